@@ -1,0 +1,219 @@
+//! The `t2i` command line: data, train, sample.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use t2i::config::RunConfig;
+use t2i::data::shapes::{self, Split};
+use t2i::pipeline::{GenerateOptions, Pipeline, attention_sheet};
+use t2i::train::TrainOptions;
+
+#[derive(Parser)]
+#[command(name = "t2i", version, about = "AttnGAN-family text-to-image GANs: data, training, sampling")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DeviceArg {
+    /// Pure-Rust CPU backend (always available).
+    Cpu,
+    /// NVIDIA GPU (build with --features cuda).
+    Cuda,
+    /// WebGPU/Vulkan/Metal through wgpu (build with --features wgpu).
+    Wgpu,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Datasets.
+    Data {
+        #[command(subcommand)]
+        what: DataCmd,
+    },
+    /// Train DAMSM encoders or the GAN.
+    Train {
+        #[command(subcommand)]
+        what: TrainCmd,
+    },
+    /// Generate every stage for a caption and write PNGs (images, attention sheet).
+    Sample {
+        /// A trained GAN run directory (config.toml, vocab.json, checkpoint.t2i).
+        #[arg(long)]
+        model: PathBuf,
+        /// The caption.
+        caption: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Use the conditioning mean μ instead of sampling ε.
+        #[arg(long)]
+        use_mean: bool,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Write Shapes scenes to disk: images/*.png, captions.jsonl, ground_truth.jsonl.
+    Shapes {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "train")]
+        split: String,
+        #[arg(long, default_value_t = 16)]
+        count: u64,
+        #[arg(long, default_value_t = 256)]
+        size: u32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Config file (TOML) or preset name: tiny, cpu, paper.
+    #[arg(long, default_value = "cpu")]
+    config: String,
+    /// Run directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its checkpoint (its own config.toml is used if --config is not given).
+    #[arg(long)]
+    resume: bool,
+    /// Stop after this many steps in this invocation (checkpoint kept; resume later).
+    #[arg(long)]
+    steps: Option<u64>,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum TrainCmd {
+    /// Pretrain the DAMSM text and image encoders.
+    Damsm(TrainArgs),
+    /// Train the GAN with frozen DAMSM encoders.
+    Gan {
+        #[command(flatten)]
+        args: TrainArgs,
+        /// The DAMSM run directory (needed for a new run).
+        #[arg(long)]
+        damsm: Option<PathBuf>,
+    },
+}
+
+/// Runs `$body` with `$B` bound to the backend type and `$dev` to its device.
+macro_rules! with_backend {
+    ($arg:expr, $B:ident, $dev:ident, $body:block) => {
+        match $arg {
+            DeviceArg::Cpu => {
+                type $B = t2i::CpuBackend;
+                let $dev: burn::tensor::Device<$B> = Default::default();
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            DeviceArg::Cuda => {
+                type $B = burn::backend::Cuda;
+                let $dev: burn::tensor::Device<$B> = Default::default();
+                $body
+            }
+            #[cfg(feature = "wgpu")]
+            DeviceArg::Wgpu => {
+                type $B = burn::backend::Wgpu;
+                let $dev: burn::tensor::Device<$B> = Default::default();
+                $body
+            }
+            #[allow(unreachable_patterns)]
+            other => bail!("this t2i was built without {other:?} support; rebuild with `--features {}`", format!("{other:?}").to_lowercase()),
+        }
+    };
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn train_options(a: &TrainArgs) -> Result<(RunConfig, TrainOptions)> {
+    let cfg_src = if a.resume && a.config == "cpu" && a.out.join("config.toml").exists() {
+        a.out.join("config.toml").display().to_string()
+    } else {
+        a.config.clone()
+    };
+    let cfg = RunConfig::load(&cfg_src)?;
+    let mut opts = TrainOptions::new(&a.out);
+    opts.resume = a.resume;
+    opts.progress = !a.quiet;
+    opts.max_steps = a.steps;
+    let stop = opts.stop.clone();
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to abort)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok((cfg, opts))
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Data { what: DataCmd::Shapes { out, split, count, size, seed } } => {
+            let split: Split = split.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            shapes::write_dataset(&out, seed, split, count, size)?;
+            println!("wrote {count} {split:?} scenes at {size} px to {}", out.display());
+        }
+        Cmd::Train { what } => {
+            let (args, damsm) = match &what {
+                TrainCmd::Damsm(a) => (a, None),
+                TrainCmd::Gan { args, damsm } => (args, Some(damsm.clone())),
+            };
+            let (cfg, opts) = train_options(args)?;
+            let summary = with_backend!(args.device, B, dev, {
+                match &damsm {
+                    None => t2i::train::damsm::train_damsm::<burn::backend::Autodiff<B>>(&cfg, &opts, &dev)?,
+                    Some(d) => t2i::train::gan::train_gan::<burn::backend::Autodiff<B>>(&cfg, d.as_deref(), &opts, &dev)?,
+                }
+            });
+            let losses: Vec<String> = summary.last_losses.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+            let how = if summary.interrupted { "interrupted at" } else { "reached" };
+            println!("{how} step {} in {}: {}", summary.step, opts.out.display(), losses.join(", "));
+        }
+        Cmd::Sample { model, caption, seed, out, use_mean, device } => {
+            with_backend!(device, B, dev, {
+                let pipe = Pipeline::<B>::load(&model, &dev)?;
+                let g = pipe.generate(&caption, GenerateOptions { seed, use_mean })?;
+                std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+                for img in &g.stages {
+                    let p = out.join(format!("stage_{}.png", img.width()));
+                    img.save(&p).with_context(|| format!("cannot write {}", p.display()))?;
+                    println!("wrote {}", p.display());
+                }
+                if !g.attention.is_empty() {
+                    let p = out.join("attention.png");
+                    attention_sheet(&g, 128).save(&p).with_context(|| format!("cannot write {}", p.display()))?;
+                    println!("wrote {}", p.display());
+                }
+                println!("tokens: {}", g.tokens.join(" "));
+                if !g.unknown_words.is_empty() {
+                    println!("unknown words (ignored): {}", g.unknown_words.join(", "));
+                }
+                if g.truncated {
+                    println!("caption truncated to 18 words");
+                }
+            });
+        }
+    }
+    Ok(())
+}

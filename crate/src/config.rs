@@ -1,0 +1,286 @@
+//! Model and training configuration as data (TOML files, JSON inside checkpoints).
+//!
+//! Unknown fields are rejected by serde (`deny_unknown_fields`); impossible values are
+//! rejected by [`RunConfig::validate`], which names the offending field.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The text encoder (AttnGAN's `RNN_ENCODER`, a BiLSTM).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextConfig {
+    /// Vocabulary size including index 0 (`<end>`); filled in from the vocabulary.
+    #[serde(default)]
+    pub vocab_size: usize,
+    /// Word embedding width (AttnGAN: 300).
+    pub embedding_dim: usize,
+    /// Hidden width per direction (AttnGAN: 128, so word features are 256-d).
+    pub hidden_dim: usize,
+    /// Dropout on word embeddings during DAMSM training (AttnGAN: 0.5).
+    pub dropout: f64,
+}
+
+impl TextConfig {
+    /// Width of word and sentence features (`nef` in AttnGAN): both directions.
+    pub fn feature_dim(&self) -> usize {
+        2 * self.hidden_dim
+    }
+}
+
+/// The DAMSM image encoder and matching loss (AttnGAN §3.3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DamsmConfig {
+    /// Side of the images the encoder sees (the final stage is average-pooled to it).
+    pub image_size: usize,
+    /// Base channel width of the encoder CNN.
+    pub width: usize,
+    /// γ1: sharpness of the word-to-region attention (Eq. 9).
+    pub gamma1: f64,
+    /// γ2: importance of the most relevant word-context pair (Eq. 10).
+    pub gamma2: f64,
+    /// γ3: smoothing factor of the posterior (Eq. 11).
+    pub gamma3: f64,
+}
+
+/// The multi-stage generator and its discriminators (AttnGAN §3.1–3.2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GanConfig {
+    /// Generator family. Only `attngan` exists so far.
+    pub variant: String,
+    /// Number of stages: 1 (64 px), 2 (64, 128) or 3 (64, 128, 256).
+    pub stages: usize,
+    /// Generator width `GF_DIM` (the first stage starts at 16·gf channels).
+    pub gf: usize,
+    /// Discriminator width `DF_DIM`.
+    pub df: usize,
+    /// Noise dimension `Z_DIM`.
+    pub z_dim: usize,
+    /// Conditioning-augmentation output `CONDITION_DIM`.
+    pub cond_dim: usize,
+    /// Residual blocks per refinement stage `R_NUM`.
+    pub res_blocks: usize,
+}
+
+impl GanConfig {
+    /// Image side of stage `i` (0-based): 64·2^i.
+    pub fn stage_size(&self, i: usize) -> usize {
+        64 << i
+    }
+    pub fn final_size(&self) -> usize {
+        self.stage_size(self.stages - 1)
+    }
+}
+
+/// Everything needed to build the networks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub text: TextConfig,
+    pub damsm: DamsmConfig,
+    pub gan: GanConfig,
+}
+
+/// Optimisation and bookkeeping.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub batch_size: usize,
+    /// Total optimisation steps for `train gan`.
+    pub gan_steps: u64,
+    /// Total optimisation steps for `train damsm`.
+    pub damsm_steps: u64,
+    pub lr_g: f64,
+    pub lr_d: f64,
+    /// DAMSM encoder learning rate (AttnGAN: 0.002).
+    pub lr_damsm: f64,
+    /// Adam β1, β2 (AttnGAN: 0.5, 0.999).
+    pub betas: [f64; 2],
+    /// λ, the weight of the DAMSM loss in the generator loss (Eq. 7).
+    pub lambda: f64,
+    /// Decay of the exponential moving average of generator weights (AttnGAN: 0.999).
+    pub ema_decay: f64,
+    /// Gradient-norm clip for the text encoder during DAMSM training (AttnGAN: 0.25).
+    pub rnn_grad_clip: f64,
+    /// Write sample grids every N steps (0: never).
+    pub sample_every: u64,
+    /// Write a checkpoint every N steps (0: only at the end).
+    pub checkpoint_every: u64,
+    /// Seed of the host RNG that draws data and noise.
+    pub seed: u64,
+}
+
+/// Where training data come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `shapes` (procedural, infinite).
+    pub kind: String,
+    /// Seed of the Shapes generator (scenes are a pure function of seed, split, index).
+    pub seed: u64,
+    /// Number of distinct training scenes cycled through (the vocabulary is built from them).
+    pub train_scenes: u64,
+    /// Number of test scenes used by evaluation.
+    pub test_scenes: u64,
+}
+
+/// A whole run: model + training + data. This is what `configs/*.toml` hold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub data: DataConfig,
+}
+
+impl RunConfig {
+    /// Parse TOML and validate.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        let cfg: RunConfig = toml::from_str(text).map_err(|e| Error::ConfigParse {
+            path: origin.to_path_buf(),
+            msg: e.to_string().trim().replace('\n', " "),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Read a TOML file, or a preset by name (`tiny`, `cpu`, `paper`).
+    pub fn load(path_or_preset: &str) -> Result<Self> {
+        if let Some(cfg) = Self::preset(path_or_preset) {
+            return Ok(cfg);
+        }
+        let path = Path::new(path_or_preset);
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The built-in presets, identical to the files in `configs/`.
+    pub fn preset(name: &str) -> Option<Self> {
+        let text = match name {
+            "tiny" => include_str!("../../configs/tiny.toml"),
+            "cpu" => include_str!("../../configs/cpu.toml"),
+            "paper" => include_str!("../../configs/paper.toml"),
+            _ => return None,
+        };
+        Self::from_toml(text, Path::new(name)).ok()
+    }
+
+    /// Check every value that serde cannot: ranges and consistency.
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        let t = &self.train;
+        positive("train.batch_size", t.batch_size as f64)?;
+        if t.batch_size < 2 {
+            return Err(Error::config("train.batch_size", "must be at least 2 (mismatched pairs need two captions)"));
+        }
+        for (f, v) in [("train.lr_g", t.lr_g), ("train.lr_d", t.lr_d), ("train.lr_damsm", t.lr_damsm)] {
+            positive(f, v)?;
+        }
+        for (i, b) in t.betas.iter().enumerate() {
+            if !(0.0..1.0).contains(b) {
+                return Err(Error::config(&format!("train.betas[{i}]"), format!("{b} is not in [0, 1)")));
+            }
+        }
+        if !(0.0..1.0).contains(&t.ema_decay) {
+            return Err(Error::config("train.ema_decay", format!("{} is not in [0, 1)", t.ema_decay)));
+        }
+        if t.lambda < 0.0 {
+            return Err(Error::config("train.lambda", "must be ≥ 0"));
+        }
+        positive("train.rnn_grad_clip", t.rnn_grad_clip)?;
+        if self.data.kind != "shapes" {
+            return Err(Error::config("data.kind", format!("unknown dataset {:?} (known: shapes)", self.data.kind)));
+        }
+        positive("data.train_scenes", self.data.train_scenes as f64)?;
+        positive("data.test_scenes", self.data.test_scenes as f64)?;
+        Ok(())
+    }
+}
+
+impl ModelConfig {
+    pub fn validate(&self) -> Result<()> {
+        let x = &self.text;
+        positive("model.text.embedding_dim", x.embedding_dim as f64)?;
+        positive("model.text.hidden_dim", x.hidden_dim as f64)?;
+        if !(0.0..1.0).contains(&x.dropout) {
+            return Err(Error::config("model.text.dropout", format!("{} is not in [0, 1)", x.dropout)));
+        }
+        let d = &self.damsm;
+        if ![64, 128, 256].contains(&d.image_size) {
+            return Err(Error::config("model.damsm.image_size", format!("{} is not one of 64, 128, 256", d.image_size)));
+        }
+        positive("model.damsm.width", d.width as f64)?;
+        for (f, v) in [("model.damsm.gamma1", d.gamma1), ("model.damsm.gamma2", d.gamma2), ("model.damsm.gamma3", d.gamma3)] {
+            positive(f, v)?;
+        }
+        let g = &self.gan;
+        if g.variant != "attngan" {
+            return Err(Error::config("model.gan.variant", format!("unknown variant {:?} (known: attngan)", g.variant)));
+        }
+        if !(1..=3).contains(&g.stages) {
+            return Err(Error::config("model.gan.stages", format!("{} is not 1, 2 or 3", g.stages)));
+        }
+        if d.image_size > g.final_size() {
+            return Err(Error::config(
+                "model.damsm.image_size",
+                format!("{} exceeds the final stage size {}", d.image_size, g.final_size()),
+            ));
+        }
+        for (f, v) in [("model.gan.gf", g.gf), ("model.gan.df", g.df), ("model.gan.z_dim", g.z_dim), ("model.gan.cond_dim", g.cond_dim)] {
+            positive(f, v as f64)?;
+        }
+        Ok(())
+    }
+}
+
+fn positive(field: &str, v: f64) -> Result<()> {
+    if v > 0.0 && v.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::config(field, format!("{v} must be positive")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_validate() {
+        for name in ["tiny", "cpu", "paper"] {
+            let cfg = RunConfig::preset(name).unwrap_or_else(|| panic!("preset {name} invalid"));
+            cfg.validate().unwrap();
+        }
+        let paper = RunConfig::preset("paper").unwrap();
+        assert_eq!((paper.model.gan.gf, paper.model.gan.df, paper.model.gan.z_dim), (32, 64, 100));
+        assert_eq!(paper.model.text.feature_dim(), 256);
+        assert_eq!(paper.train.lambda, 5.0);
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let mut text = include_str!("../../configs/tiny.toml").to_string();
+        text = text.replace("[model.gan]", "[model.gan]\nwidht = 3");
+        let err = RunConfig::from_toml(&text, Path::new("x.toml")).unwrap_err().to_string();
+        assert!(err.contains("widht"), "{err}");
+    }
+
+    #[test]
+    fn impossible_value_is_named() {
+        let mut cfg = RunConfig::preset("tiny").unwrap();
+        cfg.model.gan.stages = 4;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("model.gan.stages"), "{err}");
+        let round = RunConfig::from_toml(&RunConfig::preset("cpu").unwrap().to_toml(), Path::new("r")).unwrap();
+        assert_eq!(round, RunConfig::preset("cpu").unwrap());
+    }
+}

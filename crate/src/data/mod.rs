@@ -1,0 +1,4 @@
+//! Datasets and batching.
+
+pub mod batcher;
+pub mod shapes;

@@ -1,0 +1,29 @@
+//! t2i — the AttnGAN family of text-to-image GANs on burn.
+//!
+//! One crate for training (native CPU or CUDA), sampling and browser inference. The one
+//! inference path is [`pipeline::Pipeline`]; configs are data ([`config`]).
+
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod eval;
+pub mod models;
+pub mod nn;
+pub mod pipeline;
+pub mod render;
+pub mod rng;
+pub mod text;
+pub mod train;
+
+pub use error::{Error, Result};
+
+/// The default CPU backend (pure-Rust `flex`; see docs/PERFORMANCE.md for the choice).
+#[cfg(feature = "flex")]
+pub type CpuBackend = burn::backend::Flex;
+/// The CPU backend when built with `--no-default-features --features ndarray`.
+#[cfg(all(not(feature = "flex"), feature = "ndarray"))]
+pub type CpuBackend = burn::backend::NdArray;
+
+/// The CPU backend with automatic differentiation, for training.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+pub type CpuTrainBackend = burn::backend::Autodiff<CpuBackend>;

@@ -1,0 +1,147 @@
+//! AttnGAN's multi-stage attentional generator (Xu et al. 2018, §3.1; `G_NET`).
+//!
+//! h0 = F0(z, F_ca(ē)) at 64 px; h_i = F_i(h_{i-1}, F_i^attn(e, h_{i-1})) doubling the side
+//! at each refinement stage; x_i = G_i(h_i) a 3×3 convolution and tanh.
+
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{glu, tanh};
+
+use crate::config::{GanConfig, TextConfig};
+use crate::nn::conditioning_augmentation::ConditioningAugmentation;
+use crate::nn::conv3x3;
+use crate::nn::res_block::ResBlock;
+use crate::nn::up_block::UpBlock;
+use crate::nn::word_attention::WordAttention;
+
+/// `INIT_STAGE_G`: [z ‖ c] → FC (BN, GLU) → 4×4×16gf → four up-blocks → 64×64×gf.
+#[derive(Module, Debug)]
+pub struct InitStage<B: Backend> {
+    fc: Linear<B>,
+    bn: BatchNorm<B>,
+    ups: Vec<UpBlock<B>>,
+    ngf: usize,
+}
+
+impl<B: Backend> InitStage<B> {
+    pub fn new(ngf: usize, input_dim: usize, device: &B::Device) -> Self {
+        let ups = (0..4).map(|i| UpBlock::new(ngf >> i, ngf >> (i + 1), device)).collect();
+        Self {
+            fc: LinearConfig::new(input_dim, ngf * 4 * 4 * 2).with_bias(false).init(device),
+            bn: BatchNormConfig::new(ngf * 4 * 4 * 2).init(device),
+            ups,
+            ngf,
+        }
+    }
+
+    pub fn forward(&self, z: Tensor<B, 2>, c: Tensor<B, 2>) -> Tensor<B, 4> {
+        let b = z.dims()[0];
+        let x = glu(self.bn.forward(self.fc.forward(Tensor::cat(vec![c, z], 1))), 1);
+        let mut h = x.reshape([b, self.ngf, 4, 4]);
+        for up in &self.ups {
+            h = up.forward(h);
+        }
+        h
+    }
+}
+
+/// `NEXT_STAGE_G`: word attention, [h ‖ context] through residual blocks, then an up-block.
+#[derive(Module, Debug)]
+pub struct NextStage<B: Backend> {
+    att: WordAttention<B>,
+    res: Vec<ResBlock<B>>,
+    up: UpBlock<B>,
+}
+
+impl<B: Backend> NextStage<B> {
+    pub fn new(ngf: usize, word_dim: usize, res_blocks: usize, device: &B::Device) -> Self {
+        Self {
+            att: WordAttention::new(ngf, word_dim, device),
+            res: (0..res_blocks).map(|_| ResBlock::new(ngf * 2, device)).collect(),
+            up: UpBlock::new(ngf * 2, ngf, device),
+        }
+    }
+
+    /// Returns the next hidden state and the attention maps [B, T, h, w] over the input grid.
+    pub fn forward(&self, h: Tensor<B, 4>, words: Tensor<B, 3>, pad: Tensor<B, 2, Bool>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let (context, attn) = self.att.forward(h.clone(), words, pad);
+        let mut x = Tensor::cat(vec![h, context], 1);
+        for block in &self.res {
+            x = block.forward(x);
+        }
+        (self.up.forward(x), attn)
+    }
+}
+
+/// `GET_IMAGE_G`: 3×3 convolution to RGB and tanh.
+#[derive(Module, Debug)]
+pub struct ImageHead<B: Backend> {
+    conv: Conv2d<B>,
+}
+
+impl<B: Backend> ImageHead<B> {
+    pub fn new(ngf: usize, device: &B::Device) -> Self {
+        Self { conv: conv3x3(ngf, 3, device) }
+    }
+    pub fn forward(&self, h: Tensor<B, 4>) -> Tensor<B, 4> {
+        tanh(self.conv.forward(h))
+    }
+}
+
+/// The whole generator `G_NET`.
+#[derive(Module, Debug)]
+pub struct Generator<B: Backend> {
+    pub ca: ConditioningAugmentation<B>,
+    init: InitStage<B>,
+    heads: Vec<ImageHead<B>>,
+    next: Vec<NextStage<B>>,
+}
+
+/// Generator output: one image per stage in [-1, 1], attention maps per refinement stage.
+pub struct GeneratorOutput<B: Backend> {
+    pub images: Vec<Tensor<B, 4>>,
+    /// `attention[i]` [B, T, s, s] belongs to stage i+1 (computed on stage i's grid).
+    pub attention: Vec<Tensor<B, 4>>,
+    pub mu: Tensor<B, 2>,
+    pub logvar: Tensor<B, 2>,
+}
+
+impl<B: Backend> Generator<B> {
+    pub fn new(gan: &GanConfig, text: &TextConfig, device: &B::Device) -> Self {
+        let nef = text.feature_dim();
+        let gf = gan.gf;
+        Self {
+            ca: ConditioningAugmentation::new(nef, gan.cond_dim, device),
+            init: InitStage::new(gf * 16, gan.z_dim + gan.cond_dim, device),
+            heads: (0..gan.stages).map(|_| ImageHead::new(gf, device)).collect(),
+            next: (1..gan.stages).map(|_| NextStage::new(gf, nef, gan.res_blocks, device)).collect(),
+        }
+    }
+
+    pub fn stages(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// z [B, Z], sentence [B, D], words [B, D, T], pad [B, T]; `eps` [B, cond] or `None` for c = μ.
+    pub fn forward(
+        &self,
+        z: Tensor<B, 2>,
+        sentence: Tensor<B, 2>,
+        words: Tensor<B, 3>,
+        pad: Tensor<B, 2, Bool>,
+        eps: Option<Tensor<B, 2>>,
+    ) -> GeneratorOutput<B> {
+        let cond = self.ca.forward(sentence, eps);
+        let mut h = self.init.forward(z, cond.code);
+        let mut images = vec![self.heads[0].forward(h.clone())];
+        let mut attention = Vec::new();
+        for (stage, head) in self.next.iter().zip(self.heads.iter().skip(1)) {
+            let (h_next, attn) = stage.forward(h, words.clone(), pad.clone());
+            h = h_next;
+            images.push(head.forward(h.clone()));
+            attention.push(attn);
+        }
+        GeneratorOutput { images, attention, mu: cond.mu, logvar: cond.logvar }
+    }
+}

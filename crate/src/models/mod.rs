@@ -1,0 +1,5 @@
+//! Networks: generators, discriminators and the DAMSM encoders.
+
+pub mod attngan;
+pub mod damsm;
+pub mod discriminators;

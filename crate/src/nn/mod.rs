@@ -1,0 +1,36 @@
+//! Building blocks shared by the generators, one concept per file.
+
+pub mod bilstm;
+pub mod conditioning_augmentation;
+pub mod res_block;
+pub mod up_block;
+pub mod word_attention;
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::prelude::*;
+
+/// 3×3 convolution, stride 1, padding 1, no bias (AttnGAN's `conv3x3`).
+pub fn conv3x3<B: Backend>(cin: usize, cout: usize, device: &B::Device) -> Conv2d<B> {
+    Conv2dConfig::new([cin, cout], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_bias(false)
+        .init(device)
+}
+
+/// 1×1 convolution without bias (AttnGAN's `conv1x1`).
+pub fn conv1x1<B: Backend>(cin: usize, cout: usize, device: &B::Device) -> Conv2d<B> {
+    Conv2dConfig::new([cin, cout], [1, 1]).with_bias(false).init(device)
+}
+
+/// 4×4 convolution with stride 2 and padding 1: halves the side (discriminator down-sampling).
+pub fn conv4x4_down<B: Backend>(cin: usize, cout: usize, device: &B::Device) -> Conv2d<B> {
+    Conv2dConfig::new([cin, cout], [4, 4])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_bias(false)
+        .init(device)
+}
+
+/// Large negative logit used to mask padded words before a softmax (finite, so gradients stay finite).
+pub const MASKED_LOGIT: f32 = -1.0e9;

@@ -1,0 +1,3 @@
+//! Image grids and attention sheets.
+
+pub mod sheet;

@@ -1,0 +1,47 @@
+//! AttnGAN's text encoder `RNN_ENCODER` (Xu et al. 2018, §3.3): word embeddings, dropout,
+//! a bidirectional LSTM. Word features e ∈ R^{D×T} are the concatenated hidden states of
+//! both directions at each word; the sentence feature ē is the concatenation of the two
+//! final hidden states.
+
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig};
+use burn::prelude::*;
+
+use crate::config::TextConfig;
+use crate::nn::bilstm::MaskedBiLstm;
+
+#[derive(Module, Debug)]
+pub struct RnnEncoder<B: Backend> {
+    pub encoder: Embedding<B>,
+    drop: Dropout,
+    pub rnn: MaskedBiLstm<B>,
+}
+
+/// Text features for a batch of captions.
+#[derive(Clone, Debug)]
+pub struct TextFeatures<B: Backend> {
+    /// Word features [B, D, T] (0 at padding).
+    pub words: Tensor<B, 3>,
+    /// Sentence features [B, D].
+    pub sentence: Tensor<B, 2>,
+    /// True on padded positions [B, T].
+    pub pad: Tensor<B, 2, Bool>,
+}
+
+impl<B: Backend> RnnEncoder<B> {
+    pub fn new(cfg: &TextConfig, device: &B::Device) -> Self {
+        Self {
+            encoder: EmbeddingConfig::new(cfg.vocab_size.max(1), cfg.embedding_dim).init(device),
+            drop: DropoutConfig::new(cfg.dropout).init(),
+            rnn: MaskedBiLstm::new(cfg.embedding_dim, cfg.hidden_dim, device),
+        }
+    }
+
+    /// tokens [B, T] (0 = padding, every row has ≥ 1 word first) → features.
+    pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> TextFeatures<B> {
+        let pad = tokens.clone().equal_elem(0);
+        let valid = pad.clone().bool_not().float();
+        let emb = self.drop.forward(self.encoder.forward(tokens));
+        let (out, sentence) = self.rnn.forward(emb, valid);
+        TextFeatures { words: out.swap_dims(1, 2), sentence, pad }
+    }
+}

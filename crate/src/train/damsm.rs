@@ -1,0 +1,179 @@
+//! DAMSM pretraining (`t2i train damsm`): the text encoder and the image encoder learn a
+//! shared space with the word-level and sentence-level matching losses (AttnGAN §3.3,
+//! `pretrain_DAMSM.py`).
+
+use std::path::Path;
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use web_time::Instant;
+
+use super::checkpoint::Checkpoint;
+use super::metrics_log::MetricsLog;
+use super::{TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, train_source};
+use crate::config::RunConfig;
+use crate::data::batcher::HostBatch;
+use crate::error::{Error, Result};
+use crate::eval::r_precision::r_precision;
+use crate::models::damsm::{ImageEncoder, matching_loss, sentence_scores, word_scores};
+use crate::rng::{Stream, rng_for};
+use crate::text::rnn_encoder::RnnEncoder;
+use crate::text::vocab::Vocab;
+
+/// Trained DAMSM encoders on the inference backend.
+pub struct Damsm<B: Backend> {
+    pub text: RnnEncoder<B>,
+    pub image: ImageEncoder<B>,
+    pub vocab: Vocab,
+    pub config: RunConfig,
+}
+
+/// The four DAMSM loss terms: words (image→caption, caption→image), sentence (both).
+pub struct DamsmLoss<B: Backend> {
+    pub w0: Tensor<B, 1>,
+    pub w1: Tensor<B, 1>,
+    pub s0: Tensor<B, 1>,
+    pub s1: Tensor<B, 1>,
+}
+
+impl<B: Backend> DamsmLoss<B> {
+    pub fn words(&self) -> Tensor<B, 1> {
+        self.w0.clone() + self.w1.clone()
+    }
+    pub fn sentence(&self) -> Tensor<B, 1> {
+        self.s0.clone() + self.s1.clone()
+    }
+}
+
+/// DAMSM loss of images against captions (`same_class` marks non-diagonal true pairs).
+pub fn damsm_loss<B: Backend>(
+    image: &ImageEncoder<B>,
+    images: Tensor<B, 4>,
+    words: Tensor<B, 3>,
+    sentence: Tensor<B, 2>,
+    pad: Tensor<B, 2, Bool>,
+    same_class: &[Vec<bool>],
+    cfg: &crate::config::DamsmConfig,
+) -> DamsmLoss<B> {
+    let feats = image.forward(images);
+    let (w0, w1) = matching_loss(word_scores(feats.regions, words, pad, cfg), same_class);
+    let (s0, s1) = matching_loss(sentence_scores(feats.global, sentence, cfg), same_class);
+    DamsmLoss { w0, w1, s0, s1 }
+}
+
+/// Train (or resume) DAMSM into `opts.out`.
+pub fn train_damsm<B: AutodiffBackend>(cfg: &RunConfig, opts: &TrainOptions, device: &B::Device) -> Result<TrainSummary> {
+    let vocab = prepare_run_dir(cfg, opts, None)?;
+    let mut model_cfg = cfg.model.clone();
+    model_cfg.text.vocab_size = vocab.len();
+    let mut text = RnnEncoder::<B>::new(&model_cfg.text, device);
+    let mut image = ImageEncoder::<B>::new(&model_cfg.damsm, &model_cfg.text, device);
+    let mut opt_text = adam(cfg, Some(cfg.train.rnn_grad_clip)).init::<B, RnnEncoder<B>>();
+    let mut opt_image = adam(cfg, None).init::<B, ImageEncoder<B>>();
+    let ckpt_path = opts.out.join("checkpoint.t2i");
+    let mut step = 0;
+    let mut elapsed = 0.0;
+    let log = MetricsLog::new(&opts.out.join("metrics.jsonl"));
+    if opts.resume {
+        let ck = Checkpoint::load(&ckpt_path)?;
+        if ck.kind != "damsm" {
+            return Err(Error::Checkpoint { path: ckpt_path, msg: format!("is a {} checkpoint, not damsm", ck.kind) });
+        }
+        check_resume_config(cfg, &ck.config, &ckpt_path)?;
+        text = ck.load_module("text_encoder", text, device)?;
+        image = ck.load_module("image_encoder", image, device)?;
+        opt_text = opt_text.load_record(ck.record("opt_text", device)?);
+        opt_image = opt_image.load_record(ck.record("opt_image", device)?);
+        step = ck.step;
+        elapsed = ck.elapsed_s;
+        log.truncate_after(step)?;
+    }
+    let source = train_source(cfg, vec![cfg.model.damsm.image_size]);
+    let total = cfg.train.damsm_steps;
+    let end = opts.max_steps.map_or(total, |m| (step + m).min(total));
+    let pb = progress_bar(opts.progress, step, total);
+    let lr = cfg.train.lr_damsm;
+    let mut last = Vec::new();
+    let started = Instant::now();
+    let save = |text: &RnnEncoder<B>, image: &ImageEncoder<B>, ot: &_, oi: &_, step: u64, elapsed: f64| -> Result<()> {
+        let mut ck = Checkpoint::new("damsm", step, cfg.to_toml(), elapsed);
+        ck.put_module::<B, _>("text_encoder", text)?;
+        ck.put_module::<B, _>("image_encoder", image)?;
+        ck.put_record::<B, _>("opt_text", Optimizer::<RnnEncoder<B>, B>::to_record(ot))?;
+        ck.put_record::<B, _>("opt_image", Optimizer::<ImageEncoder<B>, B>::to_record(oi))?;
+        ck.save(&ckpt_path)
+    };
+    let mut interrupted = false;
+    while step < end {
+        let t0 = Instant::now();
+        let mut rng = rng_for(cfg.train.seed, Stream::Data, step);
+        let host: HostBatch = source.batch(&vocab, &mut rng, cfg.train.batch_size)?;
+        let batch = host.to_device::<B>(device);
+        let feats = text.forward(batch.tokens);
+        let l = damsm_loss(
+            &image,
+            batch.images[0].clone(),
+            feats.words,
+            feats.sentence,
+            feats.pad,
+            &batch.same_class,
+            &cfg.model.damsm,
+        );
+        let (wl, sl) = (l.words(), l.sentence());
+        let loss = wl.clone() + sl.clone();
+        let values = vec![("w_loss".to_string(), scalar(wl)), ("s_loss".to_string(), scalar(sl))];
+        check_finite(step + 1, &values)?;
+        let mut grads = loss.backward();
+        let g_text = GradientsParams::from_module(&mut grads, &text);
+        let g_image = GradientsParams::from_module(&mut grads, &image);
+        text = opt_text.step(lr, text, g_text);
+        image = opt_image.step(lr, image, g_image);
+        step += 1;
+        let dt = t0.elapsed().as_secs_f64();
+        let mut fields: Vec<(&str, serde_json::Value)> = vec![("step", step.into()), ("images_per_s", (cfg.train.batch_size as f64 / dt).into())];
+        for (k, v) in &values {
+            fields.push((k.as_str(), (*v as f64).into()));
+        }
+        log.append(&fields)?;
+        pb.set_position(step);
+        pb.set_message(format!("w {:.3} s {:.3} {:.1} img/s", values[0].1, values[1].1, cfg.train.batch_size as f64 / dt));
+        last = values;
+        let every = cfg.train.checkpoint_every;
+        if opts.stop_requested() {
+            interrupted = true;
+            break;
+        }
+        if every > 0 && step % every == 0 && step < end {
+            save(&text, &image, &opt_text, &opt_image, step, elapsed + started.elapsed().as_secs_f64())?;
+        }
+    }
+    save(&text, &image, &opt_text, &opt_image, step, elapsed + started.elapsed().as_secs_f64())?;
+    pb.finish_and_clear();
+    if step == total && !interrupted {
+        let damsm = Damsm { text: text.valid(), image: image.valid(), vocab, config: cfg.clone() };
+        let r = r_precision(&damsm, 100.min(cfg.data.test_scenes as usize), cfg.train.seed, &device.clone())?;
+        log.append(&[("step", step.into()), ("r_precision", r.into())])?;
+        last.push(("r_precision".into(), r as f32));
+    }
+    Ok(TrainSummary { step, interrupted, last_losses: last })
+}
+
+pub(crate) fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
+    t.into_data().to_vec::<f32>().ok().and_then(|v| v.first().copied()).unwrap_or(f32::NAN)
+}
+
+/// Load trained DAMSM encoders from a run directory.
+pub fn load_damsm<B: Backend>(dir: &Path, device: &B::Device) -> Result<Damsm<B>> {
+    let cfg_path = dir.join("config.toml");
+    let text_cfg = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+    let config = RunConfig::from_toml(&text_cfg, &cfg_path)?;
+    let vocab = Vocab::load(&dir.join("vocab.json"))?;
+    let ck = Checkpoint::load(&dir.join("checkpoint.t2i"))?;
+    let mut m = config.model.clone();
+    m.text.vocab_size = vocab.len();
+    let text = ck.load_module("text_encoder", RnnEncoder::new(&m.text, device), device)?;
+    let image = ck.load_module("image_encoder", ImageEncoder::new(&m.damsm, &m.text, device), device)?;
+    Ok(Damsm { text, image, vocab, config })
+}

@@ -1,0 +1,214 @@
+//! GAN training (`t2i train gan`): AttnGAN's alternating updates (`trainer.py`): every
+//! stage discriminator on real, fake and mismatched pairs, then the generator on the
+//! adversarial terms + λ·DAMSM + KL, then the EMA of generator weights. The DAMSM text and
+//! image encoders are frozen.
+
+use std::path::Path;
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use image::RgbImage;
+use web_time::Instant;
+
+use super::checkpoint::Checkpoint;
+use super::damsm::{damsm_loss, load_damsm, scalar};
+use super::ema::Ema;
+use super::losses::{discriminator_loss, generator_adv_loss, kl_loss};
+use super::metrics_log::MetricsLog;
+use super::{TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, test_source, train_source};
+use crate::config::RunConfig;
+use crate::data::batcher::tokens_tensor;
+use crate::error::{Error, Result};
+use crate::models::attngan::Generator;
+use crate::models::damsm::ImageEncoder;
+use crate::models::discriminators::Discriminators;
+use crate::pipeline::{GenerateOptions, Pipeline, attention_sheet};
+use crate::render::sheet::grid;
+use crate::rng::{Stream, normal, rng_for};
+use crate::text::rnn_encoder::RnnEncoder;
+use crate::text::vocab::Vocab;
+
+type Inner<B> = <B as AutodiffBackend>::InnerBackend;
+
+/// Train (or resume) a GAN into `opts.out`; a fresh run needs the DAMSM run directory.
+pub fn train_gan<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    damsm_dir: Option<&Path>,
+    opts: &TrainOptions,
+    device: &B::Device,
+) -> Result<TrainSummary> {
+    let ckpt_path = opts.out.join("checkpoint.t2i");
+    let fresh_damsm = if opts.resume {
+        None
+    } else {
+        let dir = damsm_dir.ok_or_else(|| Error::Other("a new GAN run needs --damsm <DAMSM run directory>".into()))?;
+        let d = load_damsm::<B>(dir, device)?;
+        if d.config.model.text != cfg.model.text || d.config.model.damsm != cfg.model.damsm || d.config.data != cfg.data {
+            return Err(Error::Other(format!(
+                "{}: its text encoder, image encoder or data config differ from this config",
+                dir.display()
+            )));
+        }
+        Some(d)
+    };
+    let vocab: Vocab = prepare_run_dir(cfg, opts, damsm_dir.filter(|_| !opts.resume).map(|d| d.join("vocab.json")).as_deref())?;
+    let mut mc = cfg.model.clone();
+    mc.text.vocab_size = vocab.len();
+
+    let mut generator = Generator::<B>::new(&mc.gan, &mc.text, device);
+    let mut disc = Discriminators::<B>::new(&mc.gan, &mc.text, device);
+    let mut opt_g = adam(cfg, None).init::<B, Generator<B>>();
+    let mut opt_d = adam(cfg, None).init::<B, Discriminators<B>>();
+    let text: RnnEncoder<Inner<B>>;
+    let image: ImageEncoder<B>;
+    let mut ema: Ema<Inner<B>>;
+    let mut step = 0;
+    let mut elapsed = 0.0;
+    let log = MetricsLog::new(&opts.out.join("metrics.jsonl"));
+    if let Some(d) = fresh_damsm {
+        text = d.text.valid();
+        image = d.image.no_grad();
+        ema = Ema::new(&generator.valid());
+    } else {
+        let ck = Checkpoint::load(&ckpt_path)?;
+        if ck.kind != "gan" {
+            return Err(Error::Checkpoint { path: ckpt_path, msg: format!("is a {} checkpoint, not gan", ck.kind) });
+        }
+        check_resume_config(cfg, &ck.config, &ckpt_path)?;
+        text = ck.load_module("text_encoder", RnnEncoder::new(&mc.text, device), device)?;
+        image = ck.load_module("image_encoder", ImageEncoder::<B>::new(&mc.damsm, &mc.text, device), device)?.no_grad();
+        generator = ck.load_module("generator", generator, device)?;
+        disc = ck.load_module("discriminators", disc, device)?;
+        opt_g = opt_g.load_record(ck.record("opt_g", device)?);
+        opt_d = opt_d.load_record(ck.record("opt_d", device)?);
+        let ema_model = ck.load_module("generator_ema", Generator::<Inner<B>>::new(&mc.gan, &mc.text, device), device)?;
+        ema = Ema::new(&ema_model);
+        step = ck.step;
+        elapsed = ck.elapsed_s;
+        log.truncate_after(step)?;
+    }
+
+    let stage_sizes: Vec<usize> = (0..mc.gan.stages).map(|i| mc.gan.stage_size(i)).collect();
+    let source = train_source(cfg, stage_sizes);
+    let sample_captions: Vec<String> = test_source(cfg, vec![])
+        .all_captions_of(0..8)
+        .into_iter()
+        .collect();
+    let total = cfg.train.gan_steps;
+    let end = opts.max_steps.map_or(total, |m| (step + m).min(total));
+    let pb = progress_bar(opts.progress, step, total);
+    let started = Instant::now();
+    let bsz = cfg.train.batch_size;
+    let mut last = Vec::new();
+    let mut interrupted = false;
+    let t = &cfg.train;
+
+    let save = |generator: &Generator<B>, disc: &Discriminators<B>, og: &_, od: &_, ema: &Ema<Inner<B>>, step: u64| -> Result<()> {
+        let mut ck = Checkpoint::new("gan", step, cfg.to_toml(), elapsed + started.elapsed().as_secs_f64());
+        ck.put_module::<Inner<B>, _>("text_encoder", &text)?;
+        ck.put_module::<B, _>("image_encoder", &image)?;
+        ck.put_module::<B, _>("generator", generator)?;
+        ck.put_module::<B, _>("discriminators", disc)?;
+        ck.put_module::<Inner<B>, _>("generator_ema", &ema.apply(generator.valid()))?;
+        ck.put_record::<B, _>("opt_g", Optimizer::<Generator<B>, B>::to_record(og))?;
+        ck.put_record::<B, _>("opt_d", Optimizer::<Discriminators<B>, B>::to_record(od))?;
+        ck.save(&ckpt_path)
+    };
+
+    while step < end {
+        let t0 = Instant::now();
+        let host = source.batch(&vocab, &mut rng_for(t.seed, Stream::Data, step), bsz)?;
+        let batch = host.to_device::<B>(device);
+        let feats = text.forward(tokens_tensor::<Inner<B>>(&host.tokens, device));
+        let words = Tensor::<B, 3>::from_inner(feats.words);
+        let sentence = Tensor::<B, 2>::from_inner(feats.sentence);
+        let pad = batch.tokens.clone().equal_elem(0);
+        let mut noise = rng_for(t.seed, Stream::Noise, step);
+        let z = Tensor::<B, 2>::from_data(TensorData::new(normal(&mut noise, bsz * mc.gan.z_dim), [bsz, mc.gan.z_dim]), device);
+        let eps = Tensor::<B, 2>::from_data(TensorData::new(normal(&mut noise, bsz * mc.gan.cond_dim), [bsz, mc.gan.cond_dim]), device);
+        let out = generator.forward(z, sentence.clone(), words.clone(), pad.clone(), Some(eps));
+
+        // Discriminators (Eq. 5), on detached fakes.
+        let mut d_loss: Option<Tensor<B, 1>> = None;
+        for (i, d) in disc.stages.iter().enumerate() {
+            let l = discriminator_loss(d, batch.images[i].clone(), out.images[i].clone().detach(), sentence.clone());
+            d_loss = Some(match d_loss { Some(acc) => acc + l, None => l });
+        }
+        let d_loss = d_loss.ok_or_else(|| Error::Other("no stages".into()))?;
+        let d_val = scalar(d_loss.clone());
+        let gd = GradientsParams::from_grads(d_loss.backward(), &disc);
+        disc = opt_d.step(t.lr_d, disc, gd);
+
+        // Generator (Eq. 6–7): adversarial terms of every stage + λ·DAMSM on the last + KL.
+        let mut adv: Option<Tensor<B, 1>> = None;
+        for (i, d) in disc.stages.iter().enumerate() {
+            let l = generator_adv_loss(d, out.images[i].clone(), sentence.clone());
+            adv = Some(match adv { Some(acc) => acc + l, None => l });
+        }
+        let adv = adv.ok_or_else(|| Error::Other("no stages".into()))?;
+        let last_img = out.images[out.images.len() - 1].clone();
+        let dl = damsm_loss(&image, last_img, words, sentence, pad, &batch.same_class, &mc.damsm);
+        let (w_l, s_l) = (dl.words().mul_scalar(t.lambda), dl.sentence().mul_scalar(t.lambda));
+        let kl = kl_loss(out.mu, out.logvar);
+        let g_total = adv.clone() + w_l.clone() + s_l.clone() + kl.clone();
+        let values = vec![
+            ("loss_d".to_string(), d_val),
+            ("loss_g".to_string(), scalar(g_total.clone())),
+            ("g_adv".to_string(), scalar(adv)),
+            ("w_loss".to_string(), scalar(w_l)),
+            ("s_loss".to_string(), scalar(s_l)),
+            ("kl".to_string(), scalar(kl)),
+        ];
+        check_finite(step + 1, &values)?;
+        let gg = GradientsParams::from_grads(g_total.backward(), &generator);
+        generator = opt_g.step(t.lr_g, generator, gg);
+        ema.update(&generator.valid(), t.ema_decay);
+        step += 1;
+
+        let dt = t0.elapsed().as_secs_f64();
+        let mut fields: Vec<(&str, serde_json::Value)> = vec![("step", step.into()), ("images_per_s", (bsz as f64 / dt).into())];
+        for (k, v) in &values {
+            fields.push((k.as_str(), (*v as f64).into()));
+        }
+        log.append(&fields)?;
+        pb.set_position(step);
+        pb.set_message(format!("D {:.3} G {:.3} {:.1} img/s", values[0].1, values[1].1, bsz as f64 / dt));
+        last = values;
+        if t.sample_every > 0 && step % t.sample_every == 0 {
+            let pipe = Pipeline { config: mc.clone(), vocab: vocab.clone(), text: text.clone(), generator: ema.apply(generator.valid()), device: device.clone() };
+            write_samples(&pipe, &sample_captions, &opts.out.join("samples"), step)?;
+        }
+        if opts.stop_requested() {
+            interrupted = true;
+            break;
+        }
+        if t.checkpoint_every > 0 && step % t.checkpoint_every == 0 && step < end {
+            save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
+        }
+    }
+    save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
+    pb.finish_and_clear();
+    Ok(TrainSummary { step, interrupted, last_losses: last })
+}
+
+/// A grid of every stage for fixed captions and seeds, plus the attention sheet of the first.
+pub fn write_samples<B: Backend>(pipe: &Pipeline<B>, captions: &[String], dir: &Path, step: u64) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let caps: Vec<&str> = captions.iter().map(String::as_str).collect();
+    let opts: Vec<GenerateOptions> = (0..caps.len() as u64).map(|s| GenerateOptions { seed: s, use_mean: false }).collect();
+    let gens = pipe.generate_batch(&caps, &opts)?;
+    let size = gens[0].stages.last().map(|i| i.width()).unwrap_or(64);
+    let cells: Vec<RgbImage> = gens.iter().flat_map(|g| g.stages.iter().map(move |s| image::imageops::resize(s, size, size, image::imageops::FilterType::Nearest))).collect();
+    let stages = gens[0].stages.len();
+    let labels: Vec<String> = gens.iter().flat_map(|g| (0..stages).map(move |i| if i == 0 { g.tokens.join(" ") } else { String::new() })).collect();
+    let sheet = grid(&cells, stages * 2, 4, Some(&labels));
+    let p = dir.join(format!("step_{step:07}.png"));
+    sheet.save(&p).map_err(|e| Error::Other(format!("{}: {e}", p.display())))?;
+    if gens[0].attention.iter().any(|a| !a.is_empty()) {
+        let p = dir.join(format!("attention_{step:07}.png"));
+        attention_sheet(&gens[0], 128).save(&p).map_err(|e| Error::Other(format!("{}: {e}", p.display())))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! GAN losses of AttnGAN (§3.2, Eq. 4–7) and the conditioning-augmentation KL term.
+
+use burn::prelude::*;
+use burn::tensor::activation::softplus;
+
+use crate::models::discriminators::StageDiscriminator;
+
+/// Binary cross-entropy with logits against a constant target (1 real, 0 fake), mean over
+/// the batch: log(1 + e^{−x}) for target 1, log(1 + e^{x}) for 0.
+pub fn bce_logits<B: Backend>(logits: Tensor<B, 1>, target_real: bool) -> Tensor<B, 1> {
+    let x = if target_real { logits.neg() } else { logits };
+    softplus(x, 1.0).mean()
+}
+
+/// KL(N(μ, σ²) ‖ N(0, I)), averaged over elements as the official `KL_loss` does:
+/// −½·mean(1 + log σ² − μ² − σ²).
+pub fn kl_loss<B: Backend>(mu: Tensor<B, 2>, logvar: Tensor<B, 2>) -> Tensor<B, 1> {
+    (logvar.clone().add_scalar(1.0) - mu.powi_scalar(2) - logvar.exp()).mean().mul_scalar(-0.5)
+}
+
+/// Eq. 5 for one stage: unconditional real/fake and conditional real/fake/mismatched terms,
+/// combined as the official code does: (real + cond_real)/2 + (fake + cond_fake + cond_wrong)/3.
+/// Mismatched pairs pair image i with sentence i+1.
+pub fn discriminator_loss<B: Backend>(
+    d: &StageDiscriminator<B>,
+    real: Tensor<B, 4>,
+    fake: Tensor<B, 4>,
+    sentence: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    let b = real.dims()[0];
+    let feat_real = d.features(real);
+    let feat_fake = d.features(fake);
+    let cond_real = bce_logits(d.cond_logits(feat_real.clone(), sentence.clone()), true);
+    let cond_fake = bce_logits(d.cond_logits(feat_fake.clone(), sentence.clone()), false);
+    let wrong = d.cond_logits(feat_real.clone().narrow(0, 0, b - 1), sentence.narrow(0, 1, b - 1));
+    let cond_wrong = bce_logits(wrong, false);
+    let real_l = bce_logits(d.uncond_logits(feat_real), true);
+    let fake_l = bce_logits(d.uncond_logits(feat_fake), false);
+    (real_l + cond_real).div_scalar(2.0) + (fake_l + cond_fake + cond_wrong).div_scalar(3.0)
+}
+
+/// Eq. 4 for one stage: the generator wants both logits to say "real".
+pub fn generator_adv_loss<B: Backend>(d: &StageDiscriminator<B>, fake: Tensor<B, 4>, sentence: Tensor<B, 2>) -> Tensor<B, 1> {
+    let feat = d.features(fake);
+    bce_logits(d.uncond_logits(feat.clone()), true) + bce_logits(d.cond_logits(feat, sentence), true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    type B = crate::CpuBackend;
+
+    #[test]
+    fn bce_and_kl_values() {
+        let dev = Default::default();
+        let x = Tensor::<B, 1>::from_floats([0.0, 0.0], &dev);
+        let v: f32 = bce_logits(x, true).into_scalar();
+        assert!((v - std::f32::consts::LN_2).abs() < 1e-6);
+        let big = Tensor::<B, 1>::from_floats([30.0], &dev);
+        assert!(bce_logits(big.clone(), true).into_scalar() < 1e-6);
+        assert!((bce_logits(big, false).into_scalar() - 30.0).abs() < 1e-3);
+        let zero = Tensor::<B, 2>::zeros([2, 3], &dev);
+        assert!(kl_loss(zero.clone(), zero.clone()).into_scalar().abs() < 1e-7);
+        let one = Tensor::<B, 2>::ones([2, 3], &dev);
+        // μ = 1, log σ² = 0: −½(1 + 0 − 1 − 1) = 0.5
+        assert!((kl_loss(one, zero).into_scalar() - 0.5).abs() < 1e-6);
+    }
+}

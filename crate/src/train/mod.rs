@@ -1,0 +1,141 @@
+//! Training: DAMSM pretraining, GAN training, checkpoints, metrics.
+
+pub mod checkpoint;
+pub mod damsm;
+pub mod ema;
+pub mod gan;
+pub mod losses;
+pub mod metrics_log;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::AdamConfig;
+
+use crate::config::RunConfig;
+use crate::data::batcher::ShapesSource;
+use crate::data::shapes::Split;
+use crate::error::{Error, Result};
+use crate::text::vocab::Vocab;
+
+/// How a training command runs.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Run directory: config.toml, vocab.json, checkpoint.t2i, metrics.jsonl, samples/.
+    pub out: PathBuf,
+    /// Continue from `out/checkpoint.t2i`.
+    pub resume: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Set to true (e.g. by Ctrl-C) to checkpoint and stop after the current step.
+    pub stop: Arc<AtomicBool>,
+    /// Stop after this many steps in this invocation (None: run to the configured total).
+    pub max_steps: Option<u64>,
+}
+
+impl TrainOptions {
+    pub fn new(out: &Path) -> Self {
+        Self { out: out.to_path_buf(), resume: false, progress: false, stop: Arc::new(AtomicBool::new(false)), max_steps: None }
+    }
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// What a training run ended with.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    pub step: u64,
+    pub interrupted: bool,
+    pub last_losses: Vec<(String, f32)>,
+}
+
+pub(crate) fn adam(cfg: &RunConfig, clip: Option<f64>) -> AdamConfig {
+    AdamConfig::new()
+        .with_beta_1(cfg.train.betas[0] as f32)
+        .with_beta_2(cfg.train.betas[1] as f32)
+        .with_epsilon(1e-8)
+        .with_grad_clipping(clip.map(|c| GradientClippingConfig::Norm(c as f32)))
+}
+
+/// The training data source of a config.
+pub fn train_source(cfg: &RunConfig, stage_sizes: Vec<usize>) -> ShapesSource {
+    ShapesSource { seed: cfg.data.seed, split: Split::Train, scenes: cfg.data.train_scenes, stage_sizes }
+}
+
+/// The test data source of a config.
+pub fn test_source(cfg: &RunConfig, stage_sizes: Vec<usize>) -> ShapesSource {
+    ShapesSource { seed: cfg.data.seed, split: Split::Test, scenes: cfg.data.test_scenes, stage_sizes }
+}
+
+/// Prepare a fresh run directory (refusing to clobber an existing run) or check a resumed one.
+/// Returns the vocabulary to use.
+pub(crate) fn prepare_run_dir(cfg: &RunConfig, opts: &TrainOptions, vocab_from: Option<&Path>) -> Result<Vocab> {
+    let out = &opts.out;
+    let ckpt = out.join("checkpoint.t2i");
+    if opts.resume {
+        if !ckpt.exists() {
+            return Err(Error::Other(format!("--resume: {} does not exist", ckpt.display())));
+        }
+        return Ok(Vocab::load(&out.join("vocab.json"))?);
+    }
+    if ckpt.exists() {
+        return Err(Error::Other(format!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let vocab = match vocab_from {
+        Some(p) => Vocab::load(p)?,
+        None => {
+            let source = train_source(cfg, vec![]);
+            let caps = source.all_captions();
+            Vocab::build(caps.iter().map(String::as_str), 1)
+        }
+    };
+    vocab.save(&out.join("vocab.json"))?;
+    let cfg_path = out.join("config.toml");
+    std::fs::write(&cfg_path, cfg.to_toml()).map_err(|e| Error::io(&cfg_path, e))?;
+    let metrics = out.join("metrics.jsonl");
+    if metrics.exists() {
+        std::fs::remove_file(&metrics).map_err(|e| Error::io(&metrics, e))?;
+    }
+    Ok(vocab)
+}
+
+/// Check that a resumed checkpoint was made with the same model and data.
+pub(crate) fn check_resume_config(cfg: &RunConfig, ckpt_config: &str, path: &Path) -> Result<()> {
+    let old = RunConfig::from_toml(ckpt_config, path)?;
+    if old.model != cfg.model || old.data != cfg.data || old.train.seed != cfg.train.seed {
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            msg: "was made with a different model, data or seed config; resume with the run's own config.toml".into(),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_finite(step: u64, losses: &[(String, f32)]) -> Result<()> {
+    for (name, v) in losses {
+        if !v.is_finite() {
+            return Err(Error::NonFinite { step, loss: name.clone(), value: *v });
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn progress_bar(enabled: bool, start: u64, total: u64) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb.set_position(start);
+    pb
+}
