@@ -116,7 +116,8 @@ pub fn word_scores<B: Backend>(
     let context = attn.reshape([bi, bj * t, s]).matmul(ctx_t).reshape([bi, bj, t, d]); // c_i per word
     let w = words.swap_dims(1, 2).unsqueeze_dim::<4>(0); // [1, Bj, T, D]
     let dot = (context.clone() * w.clone()).sum_dim(3);
-    let norms = (context.powi_scalar(2).sum_dim(3) * w.powi_scalar(2).sum_dim(3)).sqrt().clamp_min(1e-8);
+    // Clamp before the square root: padded words have zero norm, and √0 has an infinite slope.
+    let norms = (context.powi_scalar(2).sum_dim(3) * w.powi_scalar(2).sum_dim(3)).clamp_min(1e-16).sqrt();
     let cos = (dot / norms).reshape([bi, bj, t]);
     // Eq. 10: R(Q, D) = log Σ_i exp(γ2 R(c_i, e_i)) over real words.
     let valid = pad.bool_not().float().reshape([1, bj, t]);
@@ -131,9 +132,9 @@ pub fn sentence_scores<B: Backend>(global: Tensor<B, 2>, sentence: Tensor<B, 2>,
 
 /// Pairwise cosine similarity of rows: [N, D] × [M, D] → [N, M].
 pub fn cosine_matrix<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
-    let na = a.clone().powi_scalar(2).sum_dim(1).sqrt(); // [N, 1]
-    let nb = b.clone().powi_scalar(2).sum_dim(1).sqrt(); // [M, 1]
-    let denom = na.matmul(nb.transpose()).clamp_min(1e-8);
+    let na = a.clone().powi_scalar(2).sum_dim(1).clamp_min(1e-16).sqrt(); // [N, 1]
+    let nb = b.clone().powi_scalar(2).sum_dim(1).clamp_min(1e-16).sqrt(); // [M, 1]
+    let denom = na.matmul(nb.transpose());
     a.matmul(b.transpose()) / denom
 }
 

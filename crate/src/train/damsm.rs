@@ -68,6 +68,7 @@ pub fn train_damsm<B: AutodiffBackend>(cfg: &RunConfig, opts: &TrainOptions, dev
     let vocab = prepare_run_dir(cfg, opts, None)?;
     let mut model_cfg = cfg.model.clone();
     model_cfg.text.vocab_size = vocab.len();
+    B::seed(device, cfg.train.seed);
     let mut text = RnnEncoder::<B>::new(&model_cfg.text, device);
     let mut image = ImageEncoder::<B>::new(&model_cfg.damsm, &model_cfg.text, device);
     let mut opt_text = adam(cfg, Some(cfg.train.rnn_grad_clip)).init::<B, RnnEncoder<B>>();
@@ -108,6 +109,7 @@ pub fn train_damsm<B: AutodiffBackend>(cfg: &RunConfig, opts: &TrainOptions, dev
     let mut interrupted = false;
     while step < end {
         let t0 = Instant::now();
+        super::seed_step::<B>(device, cfg.train.seed, step);
         let mut rng = rng_for(cfg.train.seed, Stream::Data, step);
         let host: HostBatch = source.batch(&vocab, &mut rng, cfg.train.batch_size)?;
         let batch = host.to_device::<B>(device);

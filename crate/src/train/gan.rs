@@ -57,6 +57,7 @@ pub fn train_gan<B: AutodiffBackend>(
     let mut mc = cfg.model.clone();
     mc.text.vocab_size = vocab.len();
 
+    B::seed(device, t_seed(cfg));
     let mut generator = Generator::<B>::new(&mc.gan, &mc.text, device);
     let mut disc = Discriminators::<B>::new(&mc.gan, &mc.text, device);
     let mut opt_g = adam(cfg, None).init::<B, Generator<B>>();
@@ -70,7 +71,7 @@ pub fn train_gan<B: AutodiffBackend>(
     if let Some(d) = fresh_damsm {
         text = d.text.valid();
         image = d.image.no_grad();
-        ema = Ema::new(&generator.valid());
+        ema = Ema::new(&generator);
     } else {
         let ck = Checkpoint::load(&ckpt_path)?;
         if ck.kind != "gan" {
@@ -84,7 +85,7 @@ pub fn train_gan<B: AutodiffBackend>(
         opt_g = opt_g.load_record(ck.record("opt_g", device)?);
         opt_d = opt_d.load_record(ck.record("opt_d", device)?);
         let ema_model = ck.load_module("generator_ema", Generator::<Inner<B>>::new(&mc.gan, &mc.text, device), device)?;
-        ema = Ema::new(&ema_model);
+        ema = Ema::resume(&generator, &ema_model);
         step = ck.step;
         elapsed = ck.elapsed_s;
         log.truncate_after(step)?;
@@ -119,6 +120,7 @@ pub fn train_gan<B: AutodiffBackend>(
 
     while step < end {
         let t0 = Instant::now();
+        super::seed_step::<B>(device, t.seed, step);
         let host = source.batch(&vocab, &mut rng_for(t.seed, Stream::Data, step), bsz)?;
         let batch = host.to_device::<B>(device);
         let feats = text.forward(tokens_tensor::<Inner<B>>(&host.tokens, device));
@@ -164,7 +166,7 @@ pub fn train_gan<B: AutodiffBackend>(
         check_finite(step + 1, &values)?;
         let gg = GradientsParams::from_grads(g_total.backward(), &generator);
         generator = opt_g.step(t.lr_g, generator, gg);
-        ema.update(&generator.valid(), t.ema_decay);
+        ema.update(&generator, t.ema_decay);
         step += 1;
 
         let dt = t0.elapsed().as_secs_f64();
@@ -211,4 +213,8 @@ pub fn write_samples<B: Backend>(pipe: &Pipeline<B>, captions: &[String], dir: &
         attention_sheet(&gens[0], 128).save(&p).map_err(|e| Error::Other(format!("{}: {e}", p.display())))?;
     }
     Ok(())
+}
+
+fn t_seed(cfg: &RunConfig) -> u64 {
+    cfg.train.seed ^ 0x6761_6e00
 }

@@ -118,6 +118,12 @@ pub(crate) fn check_resume_config(cfg: &RunConfig, ckpt_config: &str, path: &Pat
     Ok(())
 }
 
+/// Reseed the backend's own RNG (dropout) from (seed, step), so a resumed run draws the
+/// same dropout masks as an uninterrupted one.
+pub(crate) fn seed_step<B: burn::tensor::backend::Backend>(device: &B::Device, seed: u64, step: u64) {
+    B::seed(device, crate::rng::mix(seed ^ step.rotate_left(17)));
+}
+
 pub(crate) fn check_finite(step: u64, losses: &[(String, f32)]) -> Result<()> {
     for (name, v) in losses {
         if !v.is_finite() {

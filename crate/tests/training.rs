@@ -1,0 +1,101 @@
+//! A short GAN run on the tiny preset: it checkpoints, resumes exactly, and its run
+//! directory samples through the pipeline. (Its own test binary: backend seeding is
+//! process-wide, so no other training may run beside it.)
+
+use std::path::{Path, PathBuf};
+
+use t2i::config::RunConfig;
+use t2i::data::shapes::Split;
+use t2i::pipeline::{GenerateOptions, Pipeline};
+use t2i::train::checkpoint::Checkpoint;
+use t2i::train::damsm::train_damsm;
+use t2i::train::gan::train_gan;
+use t2i::train::TrainOptions;
+use t2i::{CpuBackend as B, CpuTrainBackend as AD};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("t2i-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn tiny() -> RunConfig {
+    let mut cfg = RunConfig::preset("tiny").unwrap();
+    cfg.train.batch_size = 8;
+    cfg.train.damsm_steps = 150;
+    cfg
+}
+
+fn ema_weights(dir: &Path) -> Vec<f32> {
+    let dev = Default::default();
+    let p = Pipeline::<B>::load(dir, &dev).unwrap();
+    let g = p.generate("a big red circle on the left", GenerateOptions { seed: 3, use_mean: false }).unwrap();
+    g.stages.iter().flat_map(|s| s.as_raw().iter().map(|&v| v as f32)).collect()
+}
+
+#[test]
+fn gan_checkpoints_resumes_exactly_and_samples() {
+    let root = scratch("gan");
+    let mut cfg = tiny();
+    cfg.train.damsm_steps = 4;
+    cfg.train.gan_steps = 4;
+    cfg.train.checkpoint_every = 2;
+    cfg.train.sample_every = 2;
+    let dev = Default::default();
+    let damsm = root.join("damsm");
+    train_damsm::<AD>(&cfg, &TrainOptions::new(&damsm), &dev).unwrap();
+
+    // A: four steps in one go.
+    let a = root.join("a");
+    let sa = train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&a), &dev).unwrap();
+    assert_eq!(sa.step, 4);
+    // B: two steps, stop, resume for the rest.
+    let b = root.join("b");
+    let mut ob = TrainOptions::new(&b);
+    ob.max_steps = Some(2);
+    assert_eq!(train_gan::<AD>(&cfg, Some(&damsm), &ob, &dev).unwrap().step, 2);
+    assert_eq!(Checkpoint::load(&b.join("checkpoint.t2i")).unwrap().step, 2);
+    // A fresh run into an existing run directory is refused and changes nothing.
+    let before = std::fs::read(b.join("checkpoint.t2i")).unwrap();
+    let err = train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&b), &dev).unwrap_err().to_string();
+    assert!(err.contains("--resume"), "{err}");
+    assert_eq!(before, std::fs::read(b.join("checkpoint.t2i")).unwrap());
+    let mut ob = TrainOptions::new(&b);
+    ob.resume = true;
+    assert_eq!(train_gan::<AD>(&cfg, None, &ob, &dev).unwrap().step, 4);
+
+    // Same step, same data and noise streams, same optimizer state → same weights.
+    let (wa, wb) = (ema_weights(&a), ema_weights(&b));
+    let max = wa.iter().zip(&wb).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(max <= 1.0, "resumed run diverged from the uninterrupted one: max pixel diff {max}");
+    let la = std::fs::read_to_string(a.join("metrics.jsonl")).unwrap();
+    let lb = std::fs::read_to_string(b.join("metrics.jsonl")).unwrap();
+    assert_eq!(la.lines().count(), 4);
+    assert_eq!(lb.lines().count(), 4);
+    let loss = |s: &str| -> Vec<f64> {
+        s.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss_d"].as_f64().unwrap()).collect()
+    };
+    let (da, db) = (loss(&la), loss(&lb));
+    for (x, y) in da.iter().zip(&db) {
+        assert!((x - y).abs() < 1e-4, "loss streams differ: {da:?} vs {db:?}");
+    }
+
+    // Samples and the pipeline: right sizes, attention per word.
+    assert!(a.join("samples/step_0000002.png").exists());
+    assert!(a.join("samples/attention_0000004.png").exists());
+    let p = Pipeline::<B>::load(&a, &dev).unwrap();
+    let g = p.generate("a small blue square below a big yellow star", GenerateOptions { seed: 1, use_mean: false }).unwrap();
+    assert_eq!(g.stages.iter().map(|i| i.width()).collect::<Vec<_>>(), vec![64, 128]);
+    assert_eq!(g.attention.len(), 1);
+    assert_eq!(g.attention[0].len(), g.tokens.len());
+    assert_eq!((g.attention[0][0].h, g.attention[0][0].w), (64, 64));
+    let again = p.generate("a small blue square below a big yellow star", GenerateOptions { seed: 1, use_mean: false }).unwrap();
+    assert_eq!(g.stages[1], again.stages[1], "same seed must give the same image");
+    let other = p.generate("a small blue square below a big yellow star", GenerateOptions { seed: 2, use_mean: false }).unwrap();
+    assert_ne!(g.stages[1], other.stages[1], "different seeds gave the same image");
+    let unk = p.generate("a purple xylophone", GenerateOptions { seed: 1, use_mean: true }).unwrap();
+    assert_eq!(unk.unknown_words, vec!["xylophone".to_string()]);
+    assert!(p.generate("   ", GenerateOptions { seed: 1, use_mean: true }).is_err());
+    let _ = Split::Test;
+    std::fs::remove_dir_all(&root).ok();
+}
