@@ -216,15 +216,23 @@ impl ModelConfig {
         }
         let d = &self.damsm;
         if ![64, 128, 256].contains(&d.image_size) {
-            return Err(Error::config("model.damsm.image_size", format!("{} is not one of 64, 128, 256", d.image_size)));
+            return Err(Error::config(
+                "model.damsm.image_size",
+                format!("{} is not one of 64, 128, 256", d.image_size),
+            ));
         }
         positive("model.damsm.width", d.width as f64)?;
-        for (f, v) in [("model.damsm.gamma1", d.gamma1), ("model.damsm.gamma2", d.gamma2), ("model.damsm.gamma3", d.gamma3)] {
+        for (f, v) in
+            [("model.damsm.gamma1", d.gamma1), ("model.damsm.gamma2", d.gamma2), ("model.damsm.gamma3", d.gamma3)]
+        {
             positive(f, v)?;
         }
         let g = &self.gan;
         if g.variant != "attngan" {
-            return Err(Error::config("model.gan.variant", format!("unknown variant {:?} (known: attngan)", g.variant)));
+            return Err(Error::config(
+                "model.gan.variant",
+                format!("unknown variant {:?} (known: attngan)", g.variant),
+            ));
         }
         if !(1..=3).contains(&g.stages) {
             return Err(Error::config("model.gan.stages", format!("{} is not 1, 2 or 3", g.stages)));
@@ -235,7 +243,12 @@ impl ModelConfig {
                 format!("{} exceeds the final stage size {}", d.image_size, g.final_size()),
             ));
         }
-        for (f, v) in [("model.gan.gf", g.gf), ("model.gan.df", g.df), ("model.gan.z_dim", g.z_dim), ("model.gan.cond_dim", g.cond_dim)] {
+        for (f, v) in [
+            ("model.gan.gf", g.gf),
+            ("model.gan.df", g.df),
+            ("model.gan.z_dim", g.z_dim),
+            ("model.gan.cond_dim", g.cond_dim),
+        ] {
             positive(f, v as f64)?;
         }
         Ok(())
@@ -243,11 +256,7 @@ impl ModelConfig {
 }
 
 fn positive(field: &str, v: f64) -> Result<()> {
-    if v > 0.0 && v.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::config(field, format!("{v} must be positive")))
-    }
+    if v > 0.0 && v.is_finite() { Ok(()) } else { Err(Error::config(field, format!("{v} must be positive"))) }
 }
 
 #[cfg(test)]

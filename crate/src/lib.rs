@@ -3,6 +3,7 @@
 //! One crate for training (native CPU or CUDA), sampling and browser inference. The one
 //! inference path is [`pipeline::Pipeline`]; configs are data ([`config`]).
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;

@@ -176,6 +176,7 @@ fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
 pub fn attention_sheet(g: &Generation, cell: u32) -> RgbImage {
     let stages: Vec<RgbImage> = g.stages.iter().skip(1).cloned().collect();
     let maps: Vec<Vec<Vec<f32>>> = g.attention.iter().map(|s| s.iter().map(|m| m.data.clone()).collect()).collect();
-    let sizes: Vec<(usize, usize)> = g.attention.iter().map(|s| s.first().map(|m| (m.h, m.w)).unwrap_or((1, 1))).collect();
+    let sizes: Vec<(usize, usize)> =
+        g.attention.iter().map(|s| s.first().map(|m| (m.h, m.w)).unwrap_or((1, 1))).collect();
     crate::render::sheet::attention_sheet(&stages, &maps, &sizes, &g.tokens, cell)
 }

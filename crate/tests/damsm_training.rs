@@ -54,4 +54,3 @@ fn damsm_matches_better_than_shuffled_after_training() {
     assert!(w1 < w0, "DAMSM training loss did not fall: {w0} → {w1}");
     std::fs::remove_dir_all(&dir).ok();
 }
-

@@ -138,7 +138,8 @@ fn gradients_flow_to_every_generator_parameter() {
     let pad = tokens_tensor::<AD>(&[vec![1, 2, 3], vec![1, 2, 3]], &dev).equal_elem(0);
     let eps = Tensor::<AD, 2>::random([2, m.gan.cond_dim], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
     let out = g.forward(z, s, w, pad, Some(eps));
-    let loss = out.images.iter().fold(Tensor::<AD, 1>::zeros([1], &dev), |acc, i| acc + i.clone().powi_scalar(2).mean());
+    let loss =
+        out.images.iter().fold(Tensor::<AD, 1>::zeros([1], &dev), |acc, i| acc + i.clone().powi_scalar(2).mean());
     let grads = GradientsParams::from_grads(loss.backward(), &g);
     let n_params = g.num_params();
     assert!(n_params > 0);

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use t2i::config::RunConfig;
 use t2i::data::shapes::Split;
 use t2i::pipeline::{GenerateOptions, Pipeline};
+use t2i::train::TrainOptions;
 use t2i::train::checkpoint::Checkpoint;
 use t2i::train::damsm::train_damsm;
 use t2i::train::gan::train_gan;
-use t2i::train::TrainOptions;
 use t2i::{CpuBackend as B, CpuTrainBackend as AD};
 
 fn scratch(name: &str) -> PathBuf {
@@ -84,14 +84,20 @@ fn gan_checkpoints_resumes_exactly_and_samples() {
     assert!(a.join("samples/step_0000002.png").exists());
     assert!(a.join("samples/attention_0000004.png").exists());
     let p = Pipeline::<B>::load(&a, &dev).unwrap();
-    let g = p.generate("a small blue square below a big yellow star", GenerateOptions { seed: 1, use_mean: false }).unwrap();
+    let g = p
+        .generate("a small blue square below a big yellow star", GenerateOptions { seed: 1, use_mean: false })
+        .unwrap();
     assert_eq!(g.stages.iter().map(|i| i.width()).collect::<Vec<_>>(), vec![64, 128]);
     assert_eq!(g.attention.len(), 1);
     assert_eq!(g.attention[0].len(), g.tokens.len());
     assert_eq!((g.attention[0][0].h, g.attention[0][0].w), (64, 64));
-    let again = p.generate("a small blue square below a big yellow star", GenerateOptions { seed: 1, use_mean: false }).unwrap();
+    let again = p
+        .generate("a small blue square below a big yellow star", GenerateOptions { seed: 1, use_mean: false })
+        .unwrap();
     assert_eq!(g.stages[1], again.stages[1], "same seed must give the same image");
-    let other = p.generate("a small blue square below a big yellow star", GenerateOptions { seed: 2, use_mean: false }).unwrap();
+    let other = p
+        .generate("a small blue square below a big yellow star", GenerateOptions { seed: 2, use_mean: false })
+        .unwrap();
     assert_ne!(g.stages[1], other.stages[1], "different seeds gave the same image");
     let unk = p.generate("a purple xylophone", GenerateOptions { seed: 1, use_mean: true }).unwrap();
     assert_eq!(unk.unknown_words, vec!["xylophone".to_string()]);

@@ -56,6 +56,19 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
     },
+    /// Time generator forward (batch 1, 16) and DAMSM/GAN training steps; prints a table.
+    Bench {
+        /// Config file or preset.
+        #[arg(long, default_value = "cpu")]
+        config: String,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Also write the results as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,7 +145,10 @@ macro_rules! with_backend {
                 $body
             }
             #[allow(unreachable_patterns)]
-            other => bail!("this t2i was built without {other:?} support; rebuild with `--features {}`", format!("{other:?}").to_lowercase()),
+            other => bail!(
+                "this t2i was built without {other:?} support; rebuild with `--features {}`",
+                format!("{other:?}").to_lowercase()
+            ),
         }
     };
 }
@@ -183,12 +199,31 @@ fn run() -> Result<()> {
             let summary = with_backend!(args.device, B, dev, {
                 match &damsm {
                     None => t2i::train::damsm::train_damsm::<burn::backend::Autodiff<B>>(&cfg, &opts, &dev)?,
-                    Some(d) => t2i::train::gan::train_gan::<burn::backend::Autodiff<B>>(&cfg, d.as_deref(), &opts, &dev)?,
+                    Some(d) => {
+                        t2i::train::gan::train_gan::<burn::backend::Autodiff<B>>(&cfg, d.as_deref(), &opts, &dev)?
+                    }
                 }
             });
             let losses: Vec<String> = summary.last_losses.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
             let how = if summary.interrupted { "interrupted at" } else { "reached" };
             println!("{how} step {} in {}: {}", summary.step, opts.out.display(), losses.join(", "));
+        }
+        Cmd::Bench { config, repeats, json, device } => {
+            let cfg = RunConfig::load(&config)?;
+            let scratch = std::env::temp_dir().join(format!("t2i-bench-{}", std::process::id()));
+            let rows = with_backend!(device, B, dev, {
+                t2i::bench::run::<burn::backend::Autodiff<B>>(&cfg, repeats.max(1), &scratch, &dev)?
+            });
+            println!("{:<20} {:>12}", "measurement", "median ms");
+            for (k, v) in &rows {
+                println!("{k:<20} {v:>12.1}");
+            }
+            if let Some(p) = json {
+                let obj: serde_json::Map<String, serde_json::Value> =
+                    rows.iter().map(|(k, v)| (k.clone(), (*v).into())).collect();
+                std::fs::write(&p, serde_json::Value::Object(obj).to_string())
+                    .with_context(|| format!("cannot write {}", p.display()))?;
+            }
         }
         Cmd::Sample { model, caption, seed, out, use_mean, device } => {
             with_backend!(device, B, dev, {

@@ -268,10 +268,7 @@ impl FromStr for Split {
     type Err = ShapesError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Split::ALL
-            .into_iter()
-            .find(|split| split.name() == s)
-            .ok_or_else(|| ShapesError::UnknownSplit(s.to_owned()))
+        Split::ALL.into_iter().find(|split| split.name() == s).ok_or_else(|| ShapesError::UnknownSplit(s.to_owned()))
     }
 }
 
@@ -310,9 +307,7 @@ impl Object {
         let [x0, y0, x1, y1] = self.bbox.map(|v| v * CANVAS_F);
         let cx = (x0 + x1) / 2.0;
         match self.shape {
-            ShapeKind::Circle => {
-                PathBuilder::from_circle(cx, (y0 + y1) / 2.0, (x1 - x0).min(y1 - y0) / 2.0)
-            }
+            ShapeKind::Circle => PathBuilder::from_circle(cx, (y0 + y1) / 2.0, (x1 - x0).min(y1 - y0) / 2.0),
             ShapeKind::Square => Rect::from_ltrb(x0, y0, x1, y1).map(PathBuilder::from_rect),
             ShapeKind::Triangle => polygon([(cx, y0), (x1, y1), (x0, y1)]),
             ShapeKind::Star => {
@@ -380,20 +375,11 @@ pub enum ShapesError {
     #[error("unknown split `{0}` (expected `train` or `test`)")]
     UnknownSplit(String),
     #[error("I/O error on {}", .path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("cannot write image {}", .path.display())]
-    Image {
-        path: PathBuf,
-        source: image::ImageError,
-    },
+    Image { path: PathBuf, source: image::ImageError },
     #[error("cannot write JSON to {}", .path.display())]
-    Json {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Json { path: PathBuf, source: serde_json::Error },
 }
 
 /// Scene `index` of `(seed, split)` with its captions; a pure function of the three.
@@ -401,11 +387,7 @@ pub fn example(seed: u64, split: Split, index: u64) -> Example {
     let mut rng = scene_rng(seed, split, index);
     let scene = sample_scene(&mut rng, split);
     let captions = captions(&scene, &mut rng);
-    Example {
-        index,
-        scene,
-        captions,
-    }
+    Example { index, scene, captions }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -461,15 +443,7 @@ fn sample_scene(rng: &mut ChaCha8Rng, split: Split) -> Scene {
         let size = pick(rng, &Size::ALL);
         let height = (size.fraction() + jitter(rng, SIZE_JITTER)) * CANVAS_F;
         // The bbox is filled in by the layout below.
-        objects.push((
-            Object {
-                color,
-                shape,
-                size,
-                bbox: [0.0; 4],
-            },
-            height,
-        ));
+        objects.push((Object { color, shape, size, bbox: [0.0; 4] }, height));
     }
 
     let full = [0.0, 0.0, CANVAS_F, CANVAS_F];
@@ -496,11 +470,7 @@ fn sample_scene(rng: &mut ChaCha8Rng, split: Split) -> Scene {
     };
 
     let objects = objects.into_iter().map(|(object, _)| object).collect();
-    Scene {
-        background,
-        objects,
-        layout,
-    }
+    Scene { background, objects, layout }
 }
 
 /// Distinct color–shape pairs for `count` objects, honouring the split's held-out rule.
@@ -543,31 +513,15 @@ fn place(
         let (lo, hi) = (region[axis] + half[axis], region[axis + 2] - half[axis]);
         center[axis] = c.min(hi).max(lo);
     }
-    [
-        center[0] - half[0],
-        center[1] - half[1],
-        center[0] + half[0],
-        center[1] + half[1],
-    ]
-    .map(|v| v / CANVAS_F)
+    [center[0] - half[0], center[1] - half[1], center[0] + half[0], center[1] + half[1]].map(|v| v / CANVAS_F)
 }
 
 // ---------------------------------------------------------------------------------------
 // Captions. Placeholders: {a}/{b} noun phrases, {pos}/{rel} phrases, {bg} background word.
 
-const SINGLE_TEMPLATES: [&str; 5] = [
-    "{a} {pos}",
-    "there is {a} {pos}",
-    "{a} is {pos}",
-    "{pos} there is {a}",
-    "a picture of {a} {pos}",
-];
-const PAIR_TEMPLATES: [&str; 4] = [
-    "{a} {rel} {b}",
-    "{a} is {rel} {b}",
-    "there is {a} {rel} {b}",
-    "{a} sits {rel} {b}",
-];
+const SINGLE_TEMPLATES: [&str; 5] =
+    ["{a} {pos}", "there is {a} {pos}", "{a} is {pos}", "{pos} there is {a}", "a picture of {a} {pos}"];
+const PAIR_TEMPLATES: [&str; 4] = ["{a} {rel} {b}", "{a} is {rel} {b}", "there is {a} {rel} {b}", "{a} sits {rel} {b}"];
 const BACKGROUND_CLAUSE: &str = "on a {bg} background";
 
 /// "a <size> <color> <shape>" with random synonyms.
@@ -585,8 +539,7 @@ fn caption(scene: &Scene, rng: &mut ChaCha8Rng) -> String {
             (template, a, None, pick(rng, position.phrases()))
         }
         Layout::Pair(relation) => {
-            let (mut first, mut second, mut relation) =
-                (&scene.objects[0], &scene.objects[1], relation);
+            let (mut first, mut second, mut relation) = (&scene.objects[0], &scene.objects[1], relation);
             if coin(rng, SWAP_P) {
                 std::mem::swap(&mut first, &mut second);
                 relation = relation.inverse();
@@ -600,10 +553,7 @@ fn caption(scene: &Scene, rng: &mut ChaCha8Rng) -> String {
     let clause = coin(rng, BACKGROUND_CLAUSE_P).then_some(BACKGROUND_CLAUSE);
 
     let mut words: Vec<&str> = Vec::with_capacity(MAX_CAPTION_WORDS);
-    for token in template
-        .split(' ')
-        .chain(clause.into_iter().flat_map(|c| c.split(' ')))
-    {
+    for token in template.split(' ').chain(clause.into_iter().flat_map(|c| c.split(' '))) {
         match token {
             "{a}" => words.extend(a),
             "{b}" => words.extend(b.into_iter().flatten()),
@@ -637,32 +587,13 @@ pub fn all_words() -> Vec<&'static str> {
         .into_iter()
         .chain(PAIR_TEMPLATES)
         .chain([BACKGROUND_CLAUSE, "a"])
-        .chain(
-            Position::ALL
-                .into_iter()
-                .flat_map(|p| p.phrases().iter().copied()),
-        )
-        .chain(
-            Relation::ALL
-                .into_iter()
-                .flat_map(|r| r.phrases().iter().copied()),
-        )
-        .chain(
-            Size::ALL
-                .into_iter()
-                .flat_map(|s| s.words().iter().copied()),
-        )
-        .chain(
-            ShapeKind::ALL
-                .into_iter()
-                .flat_map(|s| s.words().iter().copied()),
-        )
+        .chain(Position::ALL.into_iter().flat_map(|p| p.phrases().iter().copied()))
+        .chain(Relation::ALL.into_iter().flat_map(|r| r.phrases().iter().copied()))
+        .chain(Size::ALL.into_iter().flat_map(|s| s.words().iter().copied()))
+        .chain(ShapeKind::ALL.into_iter().flat_map(|s| s.words().iter().copied()))
         .chain(ObjColor::ALL.map(ObjColor::name))
         .chain(Background::ALL.map(Background::name));
-    let mut words: Vec<&'static str> = phrases
-        .flat_map(|p| p.split(' '))
-        .filter(|w| !w.starts_with('{'))
-        .collect();
+    let mut words: Vec<&'static str> = phrases.flat_map(|p| p.split(' ')).filter(|w| !w.starts_with('{')).collect();
     words.sort_unstable();
     words.dedup();
     words
@@ -694,13 +625,7 @@ fn polygon(points: impl IntoIterator<Item = (f32, f32)>) -> Option<tiny_skia::Pa
 
 /// Box-averages a `CANVAS`² image with `channels` interleaved channels by `factor`,
 /// mapping each block mean through `map` into `dst`.
-fn box_downsample(
-    src: &[u8],
-    channels: usize,
-    factor: usize,
-    dst: &mut [u8],
-    map: impl Fn(f32) -> u8,
-) {
+fn box_downsample(src: &[u8], channels: usize, factor: usize, dst: &mut [u8], map: impl Fn(f32) -> u8) {
     let side = CANVAS as usize;
     let out = side / factor;
     let scale = 1.0 / (factor * factor) as f32;
@@ -730,25 +655,12 @@ pub fn render(scene: &Scene, size: u32) -> Result<RgbImage, ShapesError> {
     for object in &scene.objects {
         let Some(path) = object.path() else { continue };
         let [r, g, b] = object.color.rgb();
-        let mut paint = Paint {
-            anti_alias: true,
-            ..Paint::default()
-        };
+        let mut paint = Paint { anti_alias: true, ..Paint::default() };
         paint.set_color_rgba8(r, g, b, 255);
-        pixmap.fill_path(
-            &path,
-            &paint,
-            FillRule::Winding,
-            Transform::identity(),
-            None,
-        );
+        pixmap.fill_path(&path, &paint, FillRule::Winding, Transform::identity(), None);
     }
     // Everything is opaque, so premultiplied RGBA is plain RGBA.
-    let rgb: Vec<u8> = pixmap
-        .data()
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
+    let rgb: Vec<u8> = pixmap.data().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
     let mut image = RgbImage::new(size, size);
     box_downsample(&rgb, 3, factor, &mut image, |m| m.round() as u8);
     Ok(image)
@@ -764,9 +676,7 @@ pub fn object_masks(scene: &Scene, size: u32) -> Result<Vec<GrayImage>, ShapesEr
             coverage.fill_path(&path, FillRule::Winding, true, Transform::identity());
         }
         let mut mask = GrayImage::new(size, size);
-        box_downsample(coverage.data(), 1, factor, &mut mask, |m| {
-            if m >= 127.5 { 255 } else { 0 }
-        });
+        box_downsample(coverage.data(), 1, factor, &mut mask, |m| if m >= 127.5 { 255 } else { 0 });
         mask
     });
     Ok(masks.collect())
@@ -777,36 +687,20 @@ pub fn object_masks(scene: &Scene, size: u32) -> Result<Vec<GrayImage>, ShapesEr
 
 /// Writes `count` examples of `(seed, split)` at `size` px to `dir`: `images/<split>_<index:06>.png`,
 /// `captions.jsonl` ([`CaptionRecord`] lines) and `ground_truth.jsonl` ([`GroundTruthRecord`] lines).
-pub fn write_dataset(
-    dir: &Path,
-    seed: u64,
-    split: Split,
-    count: u64,
-    size: u32,
-) -> Result<(), ShapesError> {
+pub fn write_dataset(dir: &Path, seed: u64, split: Split, count: u64, size: u32) -> Result<(), ShapesError> {
     factor(size)?;
     let images = dir.join("images");
-    fs::create_dir_all(&images).map_err(|source| ShapesError::Io {
-        path: images.clone(),
-        source,
-    })?;
+    fs::create_dir_all(&images).map_err(|source| ShapesError::Io { path: images.clone(), source })?;
     let mut captions = JsonLines::create(dir.join("captions.jsonl"))?;
     let mut truth = JsonLines::create(dir.join("ground_truth.jsonl"))?;
     for index in 0..count {
-        let Example {
-            scene,
-            captions: texts,
-            ..
-        } = example(seed, split, index);
+        let Example { scene, captions: texts, .. } = example(seed, split, index);
         let file = format!("images/{split}_{index:06}.png");
         let path = dir.join(&file);
         render(&scene, size)?
             .save_with_format(&path, ImageFormat::Png)
             .map_err(|source| ShapesError::Image { path, source })?;
-        captions.write(&CaptionRecord {
-            file: file.clone(),
-            captions: texts,
-        })?;
+        captions.write(&CaptionRecord { file: file.clone(), captions: texts })?;
         truth.write(&GroundTruthRecord { file, index, scene })?;
     }
     captions.finish()?;
@@ -822,22 +716,15 @@ struct JsonLines {
 impl JsonLines {
     fn create(path: PathBuf) -> Result<Self, ShapesError> {
         match File::create(&path) {
-            Ok(file) => Ok(JsonLines {
-                path,
-                out: BufWriter::new(file),
-            }),
+            Ok(file) => Ok(JsonLines { path, out: BufWriter::new(file) }),
             Err(source) => Err(ShapesError::Io { path, source }),
         }
     }
 
     fn write(&mut self, record: &impl Serialize) -> Result<(), ShapesError> {
-        serde_json::to_writer(&mut self.out, record).map_err(|source| ShapesError::Json {
-            path: self.path.clone(),
-            source,
-        })?;
-        self.out
-            .write_all(b"\n")
-            .map_err(|source| self.io_error(source))
+        serde_json::to_writer(&mut self.out, record)
+            .map_err(|source| ShapesError::Json { path: self.path.clone(), source })?;
+        self.out.write_all(b"\n").map_err(|source| self.io_error(source))
     }
 
     fn finish(mut self) -> Result<(), ShapesError> {
@@ -845,10 +732,7 @@ impl JsonLines {
     }
 
     fn io_error(&self, source: std::io::Error) -> ShapesError {
-        ShapesError::Io {
-            path: self.path.clone(),
-            source,
-        }
+        ShapesError::Io { path: self.path.clone(), source }
     }
 }
 
@@ -858,39 +742,21 @@ mod tests {
     use std::collections::HashSet;
 
     fn singles(split: Split, n: u64) -> impl Iterator<Item = Example> {
-        (0..n)
-            .map(move |i| example(11, split, i))
-            .filter(|e| e.scene.objects.len() == 1)
+        (0..n).map(move |i| example(11, split, i)).filter(|e| e.scene.objects.len() == 1)
     }
 
     #[test]
     fn deterministic_per_index() {
         for index in [0, 1, 17, 123_456] {
-            let (a, b) = (
-                example(7, Split::Train, index),
-                example(7, Split::Train, index),
-            );
+            let (a, b) = (example(7, Split::Train, index), example(7, Split::Train, index));
             assert_eq!(a, b);
-            assert_eq!(
-                render(&a.scene, 256).unwrap(),
-                render(&b.scene, 256).unwrap()
-            );
+            assert_eq!(render(&a.scene, 256).unwrap(), render(&b.scene, 256).unwrap());
         }
         let scenes: Vec<Scene> = (0..20).map(|i| example(7, Split::Test, i).scene).collect();
-        let distinct = scenes
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| !scenes[..*i].contains(s))
-            .count();
+        let distinct = scenes.iter().enumerate().filter(|(i, s)| !scenes[..*i].contains(s)).count();
         assert_eq!(distinct, 20);
-        assert_ne!(
-            example(7, Split::Train, 3).scene,
-            example(8, Split::Train, 3).scene
-        );
-        assert_ne!(
-            example(7, Split::Train, 3).scene,
-            example(7, Split::Test, 3).scene
-        );
+        assert_ne!(example(7, Split::Train, 3).scene, example(8, Split::Train, 3).scene);
+        assert_ne!(example(7, Split::Train, 3).scene, example(7, Split::Test, 3).scene);
     }
 
     #[test]
@@ -908,10 +774,7 @@ mod tests {
         }
         assert!(HELD_OUT.iter().all(|pair| seen.contains(pair)));
         assert_eq!(seen.len(), 32);
-        assert!(
-            (900..1100).contains(&novel),
-            "{novel} of 2000 test scenes are novel"
-        );
+        assert!((900..1100).contains(&novel), "{novel} of 2000 test scenes are novel");
     }
 
     #[test]
@@ -943,9 +806,7 @@ mod tests {
         let mut longest = 0;
         for split in Split::ALL {
             for i in 0..2_000 {
-                let Example {
-                    scene, captions, ..
-                } = example(1, split, i);
+                let Example { scene, captions, .. } = example(1, split, i);
                 assert_eq!(captions.len(), CAPTIONS_PER_SCENE);
                 for caption in &captions {
                     let words: Vec<&str> = caption.split(' ').collect();
@@ -954,34 +815,21 @@ mod tests {
                     assert!(words.iter().all(|w| vocab.contains(w)), "{caption}");
                     for object in &scene.objects {
                         assert!(words.contains(&object.color.name()), "{caption}");
-                        assert!(
-                            object.shape.words().iter().any(|w| words.contains(w)),
-                            "{caption}"
-                        );
-                        assert!(
-                            object.size.words().iter().any(|w| words.contains(w)),
-                            "{caption}"
-                        );
+                        assert!(object.shape.words().iter().any(|w| words.contains(w)), "{caption}");
+                        assert!(object.size.words().iter().any(|w| words.contains(w)), "{caption}");
                     }
                 }
             }
         }
         assert_eq!(longest, MAX_CAPTION_WORDS);
-        assert!(
-            vocab
-                .iter()
-                .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
-        );
+        assert!(vocab.iter().all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase())));
     }
 
     #[test]
     fn split_parses() {
         assert_eq!("train".parse::<Split>().unwrap(), Split::Train);
         assert_eq!("test".parse::<Split>().unwrap(), Split::Test);
-        assert!(matches!(
-            "val".parse::<Split>(),
-            Err(ShapesError::UnknownSplit(_))
-        ));
+        assert!(matches!("val".parse::<Split>(), Err(ShapesError::UnknownSplit(_))));
         assert_eq!(serde_json::to_string(&Split::Test).unwrap(), "\"test\"");
     }
 
@@ -1001,21 +849,12 @@ mod tests {
             let [cx, cy] = object.center().map(|v| (v * CANVAS_F) as u32);
             let pixel = image.get_pixel(cx, cy).0;
             let want = object.color.rgb();
-            assert!(
-                (0..3).all(|c| pixel[c].abs_diff(want[c]) <= 2),
-                "{pixel:?} vs {want:?}"
-            );
+            assert!((0..3).all(|c| pixel[c].abs_diff(want[c]) <= 2), "{pixel:?} vs {want:?}");
             checked += 1;
         }
         assert!(checked > 50);
-        assert!(matches!(
-            render(&example(0, Split::Train, 0).scene, 100),
-            Err(ShapesError::BadSize(100))
-        ));
-        assert!(matches!(
-            object_masks(&example(0, Split::Train, 0).scene, 0),
-            Err(ShapesError::BadSize(0))
-        ));
+        assert!(matches!(render(&example(0, Split::Train, 0).scene, 100), Err(ShapesError::BadSize(100))));
+        assert!(matches!(object_masks(&example(0, Split::Train, 0).scene, 0), Err(ShapesError::BadSize(0))));
     }
 
     #[test]
@@ -1026,9 +865,7 @@ mod tests {
             let small = render(&scene, 64).unwrap();
             for (x, y, pixel) in small.enumerate_pixels() {
                 for c in 0..3 {
-                    let sum: u32 = (0..16)
-                        .map(|k| u32::from(full.get_pixel(x * 4 + k % 4, y * 4 + k / 4)[c]))
-                        .sum();
+                    let sum: u32 = (0..16).map(|k| u32::from(full.get_pixel(x * 4 + k % 4, y * 4 + k / 4)[c])).sum();
                     assert_eq!(pixel[c], (sum as f32 / 16.0).round() as u8);
                 }
             }
@@ -1086,11 +923,8 @@ mod tests {
 
     #[test]
     fn writes_dataset() {
-        let dir = std::env::temp_dir().join(format!(
-            "t2i_shapes_{}_{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("t2i_shapes_{}_{:?}", std::process::id(), std::thread::current().id()));
         let _ = fs::remove_dir_all(&dir);
         write_dataset(&dir, 9, Split::Test, 3, 64).unwrap();
         let captions = fs::read_to_string(dir.join("captions.jsonl")).unwrap();

@@ -26,7 +26,8 @@ pub fn r_precision<B: Backend>(damsm: &Damsm<B>, n: usize, seed: u64, device: &B
         globals.push(damsm.image.forward(batch.images[0].clone()).global);
         sentences.push(damsm.text.forward(batch.tokens).sentence);
     }
-    let keys: Vec<String> = (0..n as u64).map(|i| content_key(&shapes::example(cfg.data.seed, source.split, i).scene)).collect();
+    let keys: Vec<String> =
+        (0..n as u64).map(|i| content_key(&shapes::example(cfg.data.seed, source.split, i).scene)).collect();
     let sims = cosine_matrix(Tensor::cat(globals, 0), Tensor::cat(sentences, 0));
     r_precision_from_scores(&sims.into_data().to_vec::<f32>().unwrap_or_default(), n, &keys, seed)
 }

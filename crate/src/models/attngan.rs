@@ -64,7 +64,12 @@ impl<B: Backend> NextStage<B> {
     }
 
     /// Returns the next hidden state and the attention maps [B, T, h, w] over the input grid.
-    pub fn forward(&self, h: Tensor<B, 4>, words: Tensor<B, 3>, pad: Tensor<B, 2, Bool>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    pub fn forward(
+        &self,
+        h: Tensor<B, 4>,
+        words: Tensor<B, 3>,
+        pad: Tensor<B, 2, Bool>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let (context, attn) = self.att.forward(h.clone(), words, pad);
         let mut x = Tensor::cat(vec![h, context], 1);
         for block in &self.res {

@@ -145,7 +145,8 @@ pub fn cosine_matrix<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 
 pub fn matching_loss<B: Backend>(scores: Tensor<B, 2>, same_class: &[Vec<bool>]) -> (Tensor<B, 1>, Tensor<B, 1>) {
     let n = scores.dims()[0];
     let device = scores.device();
-    let mask: Vec<bool> = (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| i != j && same_class[i][j]).collect();
+    let mask: Vec<bool> =
+        (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| i != j && same_class[i][j]).collect();
     let mask = Tensor::<B, 1, Bool>::from_data(TensorData::new(mask, [n * n]), &device).reshape([n, n]);
     let scores = scores.mask_fill(mask, MASKED_LOGIT);
     (diagonal_cross_entropy(scores.clone()), diagonal_cross_entropy(scores.transpose()))

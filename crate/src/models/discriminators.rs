@@ -96,7 +96,11 @@ impl<B: Backend> StageDiscriminator<B> {
         for i in (0..stage).rev() {
             encoder.push(ConvBnLrelu::block3x3(df * (16 << i), df * (8 << i), device));
         }
-        Self { encoder, uncond: LogitHead::new(df * 8, None, device), cond: LogitHead::new(df * 8, Some(cond_dim), device) }
+        Self {
+            encoder,
+            uncond: LogitHead::new(df * 8, None, device),
+            cond: LogitHead::new(df * 8, Some(cond_dim), device),
+        }
     }
 
     /// Image [B, 3, s, s] → features [B, 8df, 4, 4].
@@ -119,6 +123,8 @@ pub struct Discriminators<B: Backend> {
 
 impl<B: Backend> Discriminators<B> {
     pub fn new(gan: &GanConfig, text: &TextConfig, device: &B::Device) -> Self {
-        Self { stages: (0..gan.stages).map(|i| StageDiscriminator::new(i, gan.df, text.feature_dim(), device)).collect() }
+        Self {
+            stages: (0..gan.stages).map(|i| StageDiscriminator::new(i, gan.df, text.feature_dim(), device)).collect(),
+        }
     }
 }

@@ -25,7 +25,12 @@ impl<B: Backend> WordAttention<B> {
 
     /// h [B, C, H, W], words [B, D, T], pad [B, T] (true on padding) →
     /// (word-context [B, C, H, W], attention [B, T, H, W]).
-    pub fn forward(&self, h: Tensor<B, 4>, words: Tensor<B, 3>, pad: Tensor<B, 2, Bool>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    pub fn forward(
+        &self,
+        h: Tensor<B, 4>,
+        words: Tensor<B, 3>,
+        pad: Tensor<B, 2, Bool>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let [b, c, ih, iw] = h.dims();
         let t = words.dims()[2];
         let q = ih * iw;

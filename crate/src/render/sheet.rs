@@ -64,23 +64,11 @@ fn bilinear(map: &[f32], h: usize, w: usize, x: u32, y: u32, out_w: u32, out_h: 
 /// If `map.len() != h * w` or `h` or `w` is 0.
 pub fn overlay_attention(img: &RgbImage, map: &[f32], h: usize, w: usize, alpha: f32) -> RgbImage {
     assert!(h > 0 && w > 0, "attention map size {h}x{w} is empty");
-    assert_eq!(
-        map.len(),
-        h * w,
-        "attention map has {} values, expected {h}x{w}",
-        map.len()
-    );
-    let clean: Vec<f32> = map
-        .iter()
-        .map(|&v| if v.is_finite() { v.max(0.0) } else { 0.0 })
-        .collect();
+    assert_eq!(map.len(), h * w, "attention map has {} values, expected {h}x{w}", map.len());
+    let clean: Vec<f32> = map.iter().map(|&v| if v.is_finite() { v.max(0.0) } else { 0.0 }).collect();
     let max = clean.iter().copied().fold(0.0f32, f32::max);
     let scale = if max > 0.0 { 1.0 / max } else { 0.0 };
-    let alpha = if alpha.is_nan() {
-        0.0
-    } else {
-        alpha.clamp(0.0, 1.0)
-    };
+    let alpha = if alpha.is_nan() { 0.0 } else { alpha.clamp(0.0, 1.0) };
     let (out_w, out_h) = img.dimensions();
     let mut out = img.clone();
     for (x, y, px) in out.enumerate_pixels_mut() {
@@ -108,11 +96,7 @@ pub fn draw_text(img: &mut RgbImage, x: i32, y: i32, text: &str, color: [u8; 3],
     let (iw, ih) = (img.width() as i64, img.height() as i64);
     let advance = GLYPH as i64 * scale;
     for (n, ch) in text.chars().enumerate() {
-        let ch = if ch.is_ascii_graphic() || ch == ' ' {
-            ch
-        } else {
-            '?'
-        };
+        let ch = if ch.is_ascii_graphic() || ch == ' ' { ch } else { '?' };
         let glyph = font8x8::legacy::BASIC_LEGACY[ch as usize];
         let gx = x as i64 + n as i64 * advance;
         if gx >= iw {
@@ -143,11 +127,7 @@ fn fit(text: &str, width: u32, scale: u32) -> String {
 
 /// Resizes `img` to exactly w×h (no-op if already that size).
 fn resized(img: &RgbImage, w: u32, h: u32, filter: FilterType) -> RgbImage {
-    if img.dimensions() == (w, h) {
-        img.clone()
-    } else {
-        imageops::resize(img, w, h, filter)
-    }
+    if img.dimensions() == (w, h) { img.clone() } else { imageops::resize(img, w, h, filter) }
 }
 
 /// A grid of images, `cols` per row (at least 1), separated and framed by `pad` pixels
@@ -172,14 +152,7 @@ pub fn grid(cells: &[RgbImage], cols: usize, pad: u32, labels: Option<&[String]>
         imageops::replace(&mut out, &cell, x as i64, y as i64);
         if let Some(label) = labels.and_then(|l| l.get(i)) {
             let text = fit(label, cw, 1);
-            draw_text(
-                &mut out,
-                x as i32,
-                (y + ch + 2) as i32,
-                &text,
-                TEXT_COLOR,
-                1,
-            );
+            draw_text(&mut out, x as i32, (y + ch + 2) as i32, &text, TEXT_COLOR, 1);
         }
     }
     out
@@ -205,18 +178,11 @@ pub fn attention_sheet(
     let pad = 4;
     let scale = (cell / 128).clamp(1, 4);
     let label_h = GLYPH * scale + 4;
-    let rows: Vec<usize> = (0..stages.len())
-        .filter(|&i| maps.get(i).is_some_and(|m| !m.is_empty()))
-        .collect();
+    let rows: Vec<usize> = (0..stages.len()).filter(|&i| maps.get(i).is_some_and(|m| !m.is_empty())).collect();
     if rows.is_empty() {
         return RgbImage::from_pixel(1, 1, Rgb(BACKGROUND));
     }
-    let n_words = rows
-        .iter()
-        .map(|&i| maps[i].len())
-        .max()
-        .unwrap_or(0)
-        .max(words.len());
+    let n_words = rows.iter().map(|&i| maps[i].len()).max().unwrap_or(0).max(words.len());
     let cols = n_words as u32 + 1;
     let width = cols * (cell + pad) + pad;
     let height = rows.len() as u32 * (label_h + cell + pad) + pad;
@@ -230,14 +196,7 @@ pub fn attention_sheet(
         let size = format!("{}x{}", stage.width(), stage.height());
         let label_at = |out: &mut RgbImage, col: u32, text: &str| {
             let x = pad + col * (cell + pad);
-            draw_text(
-                out,
-                x as i32,
-                (y_label + 2) as i32,
-                &fit(text, cell, scale),
-                TEXT_COLOR,
-                scale,
-            );
+            draw_text(out, x as i32, (y_label + 2) as i32, &fit(text, cell, scale), TEXT_COLOR, scale);
         };
         label_at(&mut out, 0, &size);
         imageops::replace(&mut out, &big, pad as i64, y);
@@ -272,16 +231,11 @@ mod tests {
     }
 
     fn dist(a: [u8; 3], b: [u8; 3]) -> f32 {
-        (0..3)
-            .map(|k| (a[k] as f32 - b[k] as f32).powi(2))
-            .sum::<f32>()
-            .sqrt()
+        (0..3).map(|k| (a[k] as f32 - b[k] as f32).powi(2)).sum::<f32>().sqrt()
     }
 
     fn gradient(w: u32, h: u32) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| {
-            Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, 128])
-        })
+        RgbImage::from_fn(w, h, |x, y| Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, 128]))
     }
 
     #[test]
@@ -377,12 +331,7 @@ mod tests {
         assert_eq!(q, e);
     }
 
-    type SheetInputs = (
-        Vec<RgbImage>,
-        Vec<Vec<Vec<f32>>>,
-        Vec<(usize, usize)>,
-        Vec<String>,
-    );
+    type SheetInputs = (Vec<RgbImage>, Vec<Vec<Vec<f32>>>, Vec<(usize, usize)>, Vec<String>);
 
     fn sheet_inputs(words: usize) -> SheetInputs {
         let stages = vec![gradient(64, 64), gradient(128, 128)];
@@ -397,8 +346,7 @@ mod tests {
                         (0..h * w)
                             .map(|k| {
                                 let (y, x) = ((k / w) as f32, (k % w) as f32);
-                                (-((y - cy).powi(2) + (x - cx).powi(2)) / (0.05 * (h * w) as f32))
-                                    .exp()
+                                (-((y - cy).powi(2) + (x - cx).powi(2)) / (0.05 * (h * w) as f32)).exp()
                             })
                             .collect()
                     })
@@ -406,9 +354,7 @@ mod tests {
             })
             .collect();
         let names = ["a", "small", "yellow", "bird", "perched"];
-        let words = (0..words)
-            .map(|t| names[t % names.len()].to_string())
-            .collect();
+        let words = (0..words).map(|t| names[t % names.len()].to_string()).collect();
         (stages, maps, sizes, words)
     }
 
@@ -418,10 +364,7 @@ mod tests {
         let cell = 96;
         let s = attention_sheet(&stages, &maps, &sizes, &words, cell);
         let label_h = GLYPH + 4;
-        assert_eq!(
-            s.dimensions(),
-            (6 * (cell + 4) + 4, 2 * (label_h + cell + 4) + 4)
-        );
+        assert_eq!(s.dimensions(), (6 * (cell + 4) + 4, 2 * (label_h + cell + 4) + 4));
 
         // Word 0 of stage 0: all mass in the top-left map cell.
         maps[0][0] = vec![0.0; 64];
@@ -431,9 +374,7 @@ mod tests {
         let hot = colormap(1.0);
         let tl = s.get_pixel(x0 + 1, y0 + 1).0;
         let br = s.get_pixel(x0 + cell - 2, y0 + cell - 2).0;
-        let base_tl = imageops::resize(&stages[0], cell, cell, FilterType::Nearest)
-            .get_pixel(1, 1)
-            .0;
+        let base_tl = imageops::resize(&stages[0], cell, cell, FilterType::Nearest).get_pixel(1, 1).0;
         assert!(dist(tl, hot) < dist(br, hot), "tl {tl:?} br {br:?}");
         assert!(dist(tl, hot) < dist(base_tl, hot));
     }
@@ -446,16 +387,10 @@ mod tests {
         let sizes = [(0, 0), sizes[0], sizes[1]];
         let s = attention_sheet(&stages, &maps, &sizes, &words, 64);
         assert_eq!(s.dimensions(), (4 * 68 + 4, 2 * (12 + 64 + 4) + 4));
-        assert_eq!(
-            attention_sheet(&stages, &[], &[], &words, 64).dimensions(),
-            (1, 1)
-        );
+        assert_eq!(attention_sheet(&stages, &[], &[], &words, 64).dimensions(), (1, 1));
         // A malformed map does not panic.
         let bad = [vec![vec![1.0; 5]]];
-        assert_eq!(
-            attention_sheet(&stages[..1], &bad, &[(2, 2)], &words[..1], 64).width(),
-            2 * 68 + 4
-        );
+        assert_eq!(attention_sheet(&stages[..1], &bad, &[(2, 2)], &words[..1], 64).width(), 2 * 68 + 4);
     }
 
     /// Writes /tmp/sheet_demo.png and /tmp/grid_demo.png for a visual check.
@@ -468,8 +403,6 @@ mod tests {
         s.save(&path).unwrap();
         let cells: Vec<RgbImage> = stages.clone();
         let labels = vec!["stage 0 64px".to_string(), "stage 1 128px".to_string()];
-        grid(&cells, 2, 4, Some(&labels))
-            .save(std::env::temp_dir().join("grid_demo.png"))
-            .unwrap();
+        grid(&cells, 2, 4, Some(&labels)).save(std::env::temp_dir().join("grid_demo.png")).unwrap();
     }
 }

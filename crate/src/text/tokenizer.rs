@@ -13,8 +13,7 @@ use regex::Regex;
 pub const MAX_WORDS: usize = 18;
 
 /// Unicode-aware `\w+`, as NLTK's `RegexpTokenizer(r'\w+')` on Python 3 strings.
-static WORD_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\w+").expect("static word regex is valid"));
+static WORD_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\w+").expect("static word regex is valid"));
 
 /// A tokenized caption.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -37,10 +36,7 @@ pub fn tokenize(caption: &str) -> Tokenized {
 /// where AttnGAN counts every word of every caption).
 pub fn tokenize_all(caption: &str) -> Vec<String> {
     let cleaned = caption.replace("\u{fffd}\u{fffd}", " ").to_lowercase();
-    WORD_RE
-        .find_iter(&cleaned)
-        .map(|m| m.as_str().to_owned())
-        .collect()
+    WORD_RE.find_iter(&cleaned).map(|m| m.as_str().to_owned()).collect()
 }
 
 #[cfg(test)]
@@ -56,18 +52,12 @@ mod tests {
         let t = tokenize("A Red, RED circle!");
         assert_eq!(t.words, ["a", "red", "red", "circle"]);
         assert!(!t.truncated);
-        assert_eq!(
-            words("this bird's wing-tips are grey."),
-            ["this", "bird", "s", "wing", "tips", "are", "grey"]
-        );
+        assert_eq!(words("this bird's wing-tips are grey."), ["this", "bird", "s", "wing", "tips", "are", "grey"]);
     }
 
     #[test]
     fn digits_and_underscores_are_word_chars() {
-        assert_eq!(
-            words("3 dots_and 2x2 grid"),
-            ["3", "dots_and", "2x2", "grid"]
-        );
+        assert_eq!(words("3 dots_and 2x2 grid"), ["3", "dots_and", "2x2", "grid"]);
     }
 
     #[test]

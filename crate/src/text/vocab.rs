@@ -39,9 +39,7 @@ pub enum VocabError {
 }
 
 fn at_path(path: &Option<PathBuf>) -> String {
-    path.as_ref()
-        .map(|p| format!(" in {}", p.display()))
-        .unwrap_or_default()
+    path.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default()
 }
 
 /// On-disk form of a vocabulary.
@@ -95,14 +93,10 @@ impl Vocab {
                 *counts.entry(word).or_insert(0) += 1;
             }
         }
-        let mut ranked: Vec<(String, usize)> = counts
-            .into_iter()
-            .filter(|(w, c)| *c >= min_count && w != END)
-            .collect();
+        let mut ranked: Vec<(String, usize)> =
+            counts.into_iter().filter(|(w, c)| *c >= min_count && w != END).collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let words = std::iter::once(END.to_owned())
-            .chain(ranked.into_iter().map(|(w, _)| w))
-            .collect();
+        let words = std::iter::once(END.to_owned()).chain(ranked.into_iter().map(|(w, _)| w)).collect();
         Vocab::from_words(words).expect("built vocabulary is valid")
     }
 
@@ -111,22 +105,15 @@ impl Vocab {
     pub fn from_words(words: Vec<String>) -> Result<Vocab, VocabError> {
         match words.first() {
             None => {
-                return Err(VocabError::Invalid(format!(
-                    "word list is empty; the first word must be {END:?}"
-                )));
+                return Err(VocabError::Invalid(format!("word list is empty; the first word must be {END:?}")));
             }
             Some(first) if first != END => {
-                return Err(VocabError::Invalid(format!(
-                    "the first word must be {END:?} (id 0), found {first:?}"
-                )));
+                return Err(VocabError::Invalid(format!("the first word must be {END:?} (id 0), found {first:?}")));
             }
             Some(_) => {}
         }
         if u32::try_from(words.len()).is_err() {
-            return Err(VocabError::Invalid(format!(
-                "{} words do not fit in u32 ids",
-                words.len()
-            )));
+            return Err(VocabError::Invalid(format!("{} words do not fit in u32 ids", words.len())));
         }
         let mut index = HashMap::with_capacity(words.len());
         for (id, word) in words.iter().enumerate() {
@@ -134,9 +121,7 @@ impl Vocab {
                 return Err(VocabError::Invalid(format!("word {id} is empty")));
             }
             if let Some(prev) = index.insert(word.clone(), id as u32) {
-                return Err(VocabError::Invalid(format!(
-                    "duplicate word {word:?} at ids {prev} and {id}"
-                )));
+                return Err(VocabError::Invalid(format!("duplicate word {word:?} at ids {prev} and {id}")));
             }
         }
         Ok(Vocab { words, index })
@@ -199,8 +184,7 @@ impl Vocab {
 
     /// Parses and validates JSON written by [`Vocab::to_json`].
     pub fn from_json(text: &str) -> Result<Vocab, VocabError> {
-        let file: VocabFile =
-            serde_json::from_str(text).map_err(|source| VocabError::Json { path: None, source })?;
+        let file: VocabFile = serde_json::from_str(text).map_err(|source| VocabError::Json { path: None, source })?;
         Vocab::from_words(file.words)
     }
 
@@ -221,24 +205,15 @@ impl Vocab {
         }
         fs::rename(&tmp, path).map_err(|source| {
             let _ = fs::remove_file(&tmp);
-            VocabError::Io {
-                path: path.to_owned(),
-                source,
-            }
+            VocabError::Io { path: path.to_owned(), source }
         })
     }
 
     /// Reads and validates a vocabulary file; errors name the path.
     pub fn load(path: &Path) -> Result<Vocab, VocabError> {
-        let text = fs::read_to_string(path).map_err(|source| VocabError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = fs::read_to_string(path).map_err(|source| VocabError::Io { path: path.to_owned(), source })?;
         Vocab::from_json(&text).map_err(|e| match e {
-            VocabError::Json { source, .. } => VocabError::Json {
-                path: Some(path.to_owned()),
-                source,
-            },
+            VocabError::Json { source, .. } => VocabError::Json { path: Some(path.to_owned()), source },
             VocabError::Invalid(msg) => VocabError::Invalid(format!("{}: {msg}", path.display())),
             other => other,
         })
@@ -249,11 +224,7 @@ impl Vocab {
 mod tests {
     use super::*;
 
-    const CAPTIONS: [&str; 3] = [
-        "A red circle on a blue square.",
-        "a small red bird",
-        "Blue square, red circle",
-    ];
+    const CAPTIONS: [&str; 3] = ["A red circle on a blue square.", "a small red bird", "Blue square, red circle"];
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("t2i_vocab_test_{}", std::process::id()));
@@ -265,12 +236,7 @@ mod tests {
     fn build_orders_by_count_then_alpha() {
         let v = Vocab::build(CAPTIONS, 0);
         // red 3, a 3, blue 2, circle 2, square 2, bird 1, on 1, small 1
-        assert_eq!(
-            v.words(),
-            [
-                "<end>", "a", "red", "blue", "circle", "square", "bird", "on", "small"
-            ]
-        );
+        assert_eq!(v.words(), ["<end>", "a", "red", "blue", "circle", "square", "bird", "on", "small"]);
         assert_eq!(v.id("<end>"), Some(0));
         assert_eq!(v.word(0), Some("<end>"));
         assert_eq!(v.id("red"), Some(2));
@@ -314,17 +280,10 @@ mod tests {
     fn validation_errors() {
         let err = Vocab::from_words(vec!["red".into(), "<end>".into()]).unwrap_err();
         assert!(matches!(err, VocabError::Invalid(_)));
-        assert!(
-            err.to_string().contains("first word must be \"<end>\""),
-            "{err}"
-        );
+        assert!(err.to_string().contains("first word must be \"<end>\""), "{err}");
 
         let err = Vocab::from_words(vec!["<end>".into(), "red".into(), "red".into()]).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("duplicate word \"red\" at ids 1 and 2"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("duplicate word \"red\" at ids 1 and 2"), "{err}");
 
         let err = Vocab::from_words(vec!["<end>".into(), String::new()]).unwrap_err();
         assert!(err.to_string().contains("word 1 is empty"), "{err}");
@@ -342,10 +301,7 @@ mod tests {
         let path = scratch("corrupt.json");
         fs::write(&path, "{\"words\": [\"<end>\", ").unwrap();
         let err = Vocab::load(&path).unwrap_err();
-        assert!(
-            matches!(err, VocabError::Json { path: Some(_), .. }),
-            "{err}"
-        );
+        assert!(matches!(err, VocabError::Json { path: Some(_), .. }), "{err}");
         assert!(err.to_string().contains("corrupt.json"), "{err}");
 
         let path = scratch("wrong_first.json");
@@ -353,18 +309,12 @@ mod tests {
         let err = Vocab::load(&path).unwrap_err();
         assert!(matches!(err, VocabError::Invalid(_)), "{err}");
         let msg = err.to_string();
-        assert!(
-            msg.contains("wrong_first.json") && msg.contains("first word"),
-            "{msg}"
-        );
+        assert!(msg.contains("wrong_first.json") && msg.contains("first word"), "{msg}");
 
         let path = scratch("dupes.json");
         fs::write(&path, r#"{"words": ["<end>", "a", "b", "a"]}"#).unwrap();
         let msg = Vocab::load(&path).unwrap_err().to_string();
-        assert!(
-            msg.contains("dupes.json") && msg.contains("duplicate word \"a\""),
-            "{msg}"
-        );
+        assert!(msg.contains("dupes.json") && msg.contains("duplicate word \"a\""), "{msg}");
 
         let missing = scratch("missing.json");
         let err = Vocab::load(&missing).unwrap_err();
@@ -376,10 +326,7 @@ mod tests {
     fn encode_reports_unknown_words() {
         let v = Vocab::build(CAPTIONS, 0);
         let e = v.encode("A RED zebra on a purple <end> zebra");
-        assert_eq!(
-            e.tokens,
-            ["a", "red", "zebra", "on", "a", "purple", "end", "zebra"]
-        );
+        assert_eq!(e.tokens, ["a", "red", "zebra", "on", "a", "purple", "end", "zebra"]);
         assert_eq!(e.ids, [1, 2, 7, 1]);
         assert_eq!(e.kept, [0, 1, 3, 4]);
         assert_eq!(e.unknown, ["zebra", "purple", "end", "zebra"]);

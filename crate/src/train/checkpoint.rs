@@ -138,9 +138,9 @@ impl Checkpoint {
         let mut sections = Vec::new();
         for s in &header.sections {
             let end = offset.checked_add(s.len as usize).ok_or_else(|| err("corrupt section length".into()))?;
-            let data = bytes
-                .get(offset..end)
-                .ok_or_else(|| err(format!("truncated: section {:?} needs {} bytes, file ends early", s.name, s.len)))?;
+            let data = bytes.get(offset..end).ok_or_else(|| {
+                err(format!("truncated: section {:?} needs {} bytes, file ends early", s.name, s.len))
+            })?;
             if crc32fast::hash(data) != s.crc32 {
                 return Err(err(format!("section {:?} is corrupt (checksum mismatch)", s.name)));
             }

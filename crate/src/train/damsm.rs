@@ -12,7 +12,9 @@ use web_time::Instant;
 
 use super::checkpoint::Checkpoint;
 use super::metrics_log::MetricsLog;
-use super::{TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, train_source};
+use super::{
+    TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, train_source,
+};
 use crate::config::RunConfig;
 use crate::data::batcher::HostBatch;
 use crate::error::{Error, Result};
@@ -64,7 +66,11 @@ pub fn damsm_loss<B: Backend>(
 }
 
 /// Train (or resume) DAMSM into `opts.out`.
-pub fn train_damsm<B: AutodiffBackend>(cfg: &RunConfig, opts: &TrainOptions, device: &B::Device) -> Result<TrainSummary> {
+pub fn train_damsm<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    opts: &TrainOptions,
+    device: &B::Device,
+) -> Result<TrainSummary> {
     let vocab = prepare_run_dir(cfg, opts, None)?;
     let mut model_cfg = cfg.model.clone();
     model_cfg.text.vocab_size = vocab.len();
@@ -134,13 +140,19 @@ pub fn train_damsm<B: AutodiffBackend>(cfg: &RunConfig, opts: &TrainOptions, dev
         image = opt_image.step(lr, image, g_image);
         step += 1;
         let dt = t0.elapsed().as_secs_f64();
-        let mut fields: Vec<(&str, serde_json::Value)> = vec![("step", step.into()), ("images_per_s", (cfg.train.batch_size as f64 / dt).into())];
+        let mut fields: Vec<(&str, serde_json::Value)> =
+            vec![("step", step.into()), ("images_per_s", (cfg.train.batch_size as f64 / dt).into())];
         for (k, v) in &values {
             fields.push((k.as_str(), (*v as f64).into()));
         }
         log.append(&fields)?;
         pb.set_position(step);
-        pb.set_message(format!("w {:.3} s {:.3} {:.1} img/s", values[0].1, values[1].1, cfg.train.batch_size as f64 / dt));
+        pb.set_message(format!(
+            "w {:.3} s {:.3} {:.1} img/s",
+            values[0].1,
+            values[1].1,
+            cfg.train.batch_size as f64 / dt
+        ));
         last = values;
         let every = cfg.train.checkpoint_every;
         if opts.stop_requested() {

@@ -17,7 +17,10 @@ use super::damsm::{damsm_loss, load_damsm, scalar};
 use super::ema::Ema;
 use super::losses::{discriminator_loss, generator_adv_loss, kl_loss};
 use super::metrics_log::MetricsLog;
-use super::{TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, test_source, train_source};
+use super::{
+    TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, test_source,
+    train_source,
+};
 use crate::config::RunConfig;
 use crate::data::batcher::tokens_tensor;
 use crate::error::{Error, Result};
@@ -45,7 +48,8 @@ pub fn train_gan<B: AutodiffBackend>(
     } else {
         let dir = damsm_dir.ok_or_else(|| Error::Other("a new GAN run needs --damsm <DAMSM run directory>".into()))?;
         let d = load_damsm::<B>(dir, device)?;
-        if d.config.model.text != cfg.model.text || d.config.model.damsm != cfg.model.damsm || d.config.data != cfg.data {
+        if d.config.model.text != cfg.model.text || d.config.model.damsm != cfg.model.damsm || d.config.data != cfg.data
+        {
             return Err(Error::Other(format!(
                 "{}: its text encoder, image encoder or data config differ from this config",
                 dir.display()
@@ -53,7 +57,8 @@ pub fn train_gan<B: AutodiffBackend>(
         }
         Some(d)
     };
-    let vocab: Vocab = prepare_run_dir(cfg, opts, damsm_dir.filter(|_| !opts.resume).map(|d| d.join("vocab.json")).as_deref())?;
+    let vocab: Vocab =
+        prepare_run_dir(cfg, opts, damsm_dir.filter(|_| !opts.resume).map(|d| d.join("vocab.json")).as_deref())?;
     let mut mc = cfg.model.clone();
     mc.text.vocab_size = vocab.len();
 
@@ -84,7 +89,8 @@ pub fn train_gan<B: AutodiffBackend>(
         disc = ck.load_module("discriminators", disc, device)?;
         opt_g = opt_g.load_record(ck.record("opt_g", device)?);
         opt_d = opt_d.load_record(ck.record("opt_d", device)?);
-        let ema_model = ck.load_module("generator_ema", Generator::<Inner<B>>::new(&mc.gan, &mc.text, device), device)?;
+        let ema_model =
+            ck.load_module("generator_ema", Generator::<Inner<B>>::new(&mc.gan, &mc.text, device), device)?;
         ema = Ema::resume(&generator, &ema_model);
         step = ck.step;
         elapsed = ck.elapsed_s;
@@ -93,10 +99,7 @@ pub fn train_gan<B: AutodiffBackend>(
 
     let stage_sizes: Vec<usize> = (0..mc.gan.stages).map(|i| mc.gan.stage_size(i)).collect();
     let source = train_source(cfg, stage_sizes);
-    let sample_captions: Vec<String> = test_source(cfg, vec![])
-        .all_captions_of(0..8)
-        .into_iter()
-        .collect();
+    let sample_captions: Vec<String> = test_source(cfg, vec![]).all_captions_of(0..8).into_iter().collect();
     let total = cfg.train.gan_steps;
     let end = opts.max_steps.map_or(total, |m| (step + m).min(total));
     let pb = progress_bar(opts.progress, step, total);
@@ -106,7 +109,13 @@ pub fn train_gan<B: AutodiffBackend>(
     let mut interrupted = false;
     let t = &cfg.train;
 
-    let save = |generator: &Generator<B>, disc: &Discriminators<B>, og: &_, od: &_, ema: &Ema<Inner<B>>, step: u64| -> Result<()> {
+    let save = |generator: &Generator<B>,
+                disc: &Discriminators<B>,
+                og: &_,
+                od: &_,
+                ema: &Ema<Inner<B>>,
+                step: u64|
+     -> Result<()> {
         let mut ck = Checkpoint::new("gan", step, cfg.to_toml(), elapsed + started.elapsed().as_secs_f64());
         ck.put_module::<Inner<B>, _>("text_encoder", &text)?;
         ck.put_module::<B, _>("image_encoder", &image)?;
@@ -128,15 +137,24 @@ pub fn train_gan<B: AutodiffBackend>(
         let sentence = Tensor::<B, 2>::from_inner(feats.sentence);
         let pad = batch.tokens.clone().equal_elem(0);
         let mut noise = rng_for(t.seed, Stream::Noise, step);
-        let z = Tensor::<B, 2>::from_data(TensorData::new(normal(&mut noise, bsz * mc.gan.z_dim), [bsz, mc.gan.z_dim]), device);
-        let eps = Tensor::<B, 2>::from_data(TensorData::new(normal(&mut noise, bsz * mc.gan.cond_dim), [bsz, mc.gan.cond_dim]), device);
+        let z = Tensor::<B, 2>::from_data(
+            TensorData::new(normal(&mut noise, bsz * mc.gan.z_dim), [bsz, mc.gan.z_dim]),
+            device,
+        );
+        let eps = Tensor::<B, 2>::from_data(
+            TensorData::new(normal(&mut noise, bsz * mc.gan.cond_dim), [bsz, mc.gan.cond_dim]),
+            device,
+        );
         let out = generator.forward(z, sentence.clone(), words.clone(), pad.clone(), Some(eps));
 
         // Discriminators (Eq. 5), on detached fakes.
         let mut d_loss: Option<Tensor<B, 1>> = None;
         for (i, d) in disc.stages.iter().enumerate() {
             let l = discriminator_loss(d, batch.images[i].clone(), out.images[i].clone().detach(), sentence.clone());
-            d_loss = Some(match d_loss { Some(acc) => acc + l, None => l });
+            d_loss = Some(match d_loss {
+                Some(acc) => acc + l,
+                None => l,
+            });
         }
         let d_loss = d_loss.ok_or_else(|| Error::Other("no stages".into()))?;
         let d_val = scalar(d_loss.clone());
@@ -147,7 +165,10 @@ pub fn train_gan<B: AutodiffBackend>(
         let mut adv: Option<Tensor<B, 1>> = None;
         for (i, d) in disc.stages.iter().enumerate() {
             let l = generator_adv_loss(d, out.images[i].clone(), sentence.clone());
-            adv = Some(match adv { Some(acc) => acc + l, None => l });
+            adv = Some(match adv {
+                Some(acc) => acc + l,
+                None => l,
+            });
         }
         let adv = adv.ok_or_else(|| Error::Other("no stages".into()))?;
         let last_img = out.images[out.images.len() - 1].clone();
@@ -170,7 +191,8 @@ pub fn train_gan<B: AutodiffBackend>(
         step += 1;
 
         let dt = t0.elapsed().as_secs_f64();
-        let mut fields: Vec<(&str, serde_json::Value)> = vec![("step", step.into()), ("images_per_s", (bsz as f64 / dt).into())];
+        let mut fields: Vec<(&str, serde_json::Value)> =
+            vec![("step", step.into()), ("images_per_s", (bsz as f64 / dt).into())];
         for (k, v) in &values {
             fields.push((k.as_str(), (*v as f64).into()));
         }
@@ -179,7 +201,13 @@ pub fn train_gan<B: AutodiffBackend>(
         pb.set_message(format!("D {:.3} G {:.3} {:.1} img/s", values[0].1, values[1].1, bsz as f64 / dt));
         last = values;
         if t.sample_every > 0 && step % t.sample_every == 0 {
-            let pipe = Pipeline { config: mc.clone(), vocab: vocab.clone(), text: text.clone(), generator: ema.apply(generator.valid()), device: device.clone() };
+            let pipe = Pipeline {
+                config: mc.clone(),
+                vocab: vocab.clone(),
+                text: text.clone(),
+                generator: ema.apply(generator.valid()),
+                device: device.clone(),
+            };
             write_samples(&pipe, &sample_captions, &opts.out.join("samples"), step)?;
         }
         if opts.stop_requested() {
@@ -199,12 +227,21 @@ pub fn train_gan<B: AutodiffBackend>(
 pub fn write_samples<B: Backend>(pipe: &Pipeline<B>, captions: &[String], dir: &Path, step: u64) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let caps: Vec<&str> = captions.iter().map(String::as_str).collect();
-    let opts: Vec<GenerateOptions> = (0..caps.len() as u64).map(|s| GenerateOptions { seed: s, use_mean: false }).collect();
+    let opts: Vec<GenerateOptions> =
+        (0..caps.len() as u64).map(|s| GenerateOptions { seed: s, use_mean: false }).collect();
     let gens = pipe.generate_batch(&caps, &opts)?;
     let size = gens[0].stages.last().map(|i| i.width()).unwrap_or(64);
-    let cells: Vec<RgbImage> = gens.iter().flat_map(|g| g.stages.iter().map(move |s| image::imageops::resize(s, size, size, image::imageops::FilterType::Nearest))).collect();
+    let cells: Vec<RgbImage> = gens
+        .iter()
+        .flat_map(|g| {
+            g.stages.iter().map(move |s| image::imageops::resize(s, size, size, image::imageops::FilterType::Nearest))
+        })
+        .collect();
     let stages = gens[0].stages.len();
-    let labels: Vec<String> = gens.iter().flat_map(|g| (0..stages).map(move |i| if i == 0 { g.tokens.join(" ") } else { String::new() })).collect();
+    let labels: Vec<String> = gens
+        .iter()
+        .flat_map(|g| (0..stages).map(move |i| if i == 0 { g.tokens.join(" ") } else { String::new() }))
+        .collect();
     let sheet = grid(&cells, stages * 2, 4, Some(&labels));
     let p = dir.join(format!("step_{step:07}.png"));
     sheet.save(&p).map_err(|e| Error::Other(format!("{}: {e}", p.display())))?;

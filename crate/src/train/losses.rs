@@ -40,7 +40,11 @@ pub fn discriminator_loss<B: Backend>(
 }
 
 /// Eq. 4 for one stage: the generator wants both logits to say "real".
-pub fn generator_adv_loss<B: Backend>(d: &StageDiscriminator<B>, fake: Tensor<B, 4>, sentence: Tensor<B, 2>) -> Tensor<B, 1> {
+pub fn generator_adv_loss<B: Backend>(
+    d: &StageDiscriminator<B>,
+    fake: Tensor<B, 4>,
+    sentence: Tensor<B, 2>,
+) -> Tensor<B, 1> {
     let feat = d.features(fake);
     bce_logits(d.uncond_logits(feat.clone()), true) + bce_logits(d.cond_logits(feat, sentence), true)
 }

@@ -20,7 +20,8 @@ impl MetricsLog {
         let obj: serde_json::Map<String, serde_json::Value> =
             fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         let line = serde_json::Value::Object(obj).to_string();
-        let mut f = OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let mut f =
+            OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| Error::io(&self.path, e))?;
         writeln!(f, "{line}").map_err(|e| Error::io(&self.path, e))
     }
 

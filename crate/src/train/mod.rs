@@ -37,7 +37,13 @@ pub struct TrainOptions {
 
 impl TrainOptions {
     pub fn new(out: &Path) -> Self {
-        Self { out: out.to_path_buf(), resume: false, progress: false, stop: Arc::new(AtomicBool::new(false)), max_steps: None }
+        Self {
+            out: out.to_path_buf(),
+            resume: false,
+            progress: false,
+            stop: Arc::new(AtomicBool::new(false)),
+            max_steps: None,
+        }
     }
     pub fn stop_requested(&self) -> bool {
         self.stop.load(Ordering::SeqCst)

@@ -1,0 +1,120 @@
+//! The command line: every bad input is a one-line error with a non-zero exit code, no
+//! panic, and nothing overwritten; a good run writes PNGs of the right sizes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn t2i(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_t2i")).args(args).output().expect("cannot start t2i")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("t2i-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fails_with(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(err.contains(needle), "stderr does not mention {needle:?}: {err}");
+    assert!(!err.contains("panicked"), "panic reached the user: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "error is not one line: {err}");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let dir = scratch("errors");
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    // Unknown config field, named with its place.
+    let cfg = dir.join("bad.toml");
+    let text = include_str!("../../configs/tiny.toml").replace("[model.gan]", "[model.gan]\ncolour = 1");
+    std::fs::write(&cfg, text).unwrap();
+    fails_with(&t2i(&["train", "damsm", "--config", &s(&cfg), "--out", &s(&dir.join("r"))]), "colour");
+    // Impossible value, named by its dotted path.
+    let text = include_str!("../../configs/tiny.toml").replace("stages = 2", "stages = 5");
+    std::fs::write(&cfg, text).unwrap();
+    fails_with(&t2i(&["train", "damsm", "--config", &s(&cfg), "--out", &s(&dir.join("r"))]), "model.gan.stages");
+    // Missing config file.
+    fails_with(&t2i(&["train", "damsm", "--config", "nope.toml", "--out", &s(&dir.join("r"))]), "nope.toml");
+    // Missing model directory.
+    fails_with(&t2i(&["sample", "--model", &s(&dir.join("none")), "a red circle"]), "config.toml");
+
+    // A real (tiny) run to corrupt.
+    let damsm = dir.join("damsm");
+    let ok = t2i(&["train", "damsm", "--config", "tiny", "--out", &s(&damsm), "--steps", "2", "--quiet"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let gan = dir.join("gan");
+    let ok =
+        t2i(&["train", "gan", "--config", "tiny", "--damsm", &s(&damsm), "--out", &s(&gan), "--steps", "2", "--quiet"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    let out_dir = dir.join("samples");
+    let ok = t2i(&[
+        "sample",
+        "--model",
+        &s(&gan),
+        "a big green star above a small pink dot",
+        "--seed",
+        "7",
+        "--out",
+        &s(&out_dir),
+    ]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(stdout.contains("tokens: a big green star above a small pink dot"), "{stdout}");
+    for (f, side) in [("stage_64.png", 64), ("stage_128.png", 128)] {
+        let img = image::open(out_dir.join(f)).unwrap();
+        assert_eq!((img.width(), img.height()), (side, side));
+    }
+    assert!(out_dir.join("attention.png").exists());
+    // Unknown words are reported, not lost.
+    let ok = t2i(&["sample", "--model", &s(&gan), "a red zebra circle", "--out", &s(&out_dir)]);
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("unknown words (ignored): zebra"));
+
+    // Empty caption and a caption with no known word.
+    fails_with(&t2i(&["sample", "--model", &s(&gan), "  ", "--out", &s(&out_dir)]), "empty");
+    fails_with(&t2i(&["sample", "--model", &s(&gan), "qwerty asdf", "--out", &s(&out_dir)]), "no word");
+    // Sampling from a DAMSM run is refused.
+    fails_with(&t2i(&["sample", "--model", &s(&damsm), "a red circle"]), "damsm checkpoint");
+
+    // Corrupt and truncated checkpoints; the file is not modified by the failed attempt.
+    let ck = gan.join("checkpoint.t2i");
+    let bytes = std::fs::read(&ck).unwrap();
+    std::fs::write(&ck, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(&t2i(&["sample", "--model", &s(&gan), "a red circle"]), "truncated");
+    let mut flipped = bytes.clone();
+    let n = flipped.len();
+    flipped[n - 10] ^= 0x55;
+    std::fs::write(&ck, &flipped).unwrap();
+    fails_with(&t2i(&["sample", "--model", &s(&gan), "a red circle"]), "corrupt");
+    fails_with(&t2i(&["train", "gan", "--config", "tiny", "--out", &s(&gan), "--resume", "--quiet"]), "corrupt");
+    assert_eq!(std::fs::read(&ck).unwrap(), flipped);
+    // A fresh run into an existing run directory is refused.
+    std::fs::write(&ck, &bytes).unwrap();
+    fails_with(&t2i(&["train", "gan", "--config", "tiny", "--damsm", &s(&damsm), "--out", &s(&gan)]), "--resume");
+    assert_eq!(std::fs::read(&ck).unwrap(), bytes);
+    // Resume continues to the configured total.
+    let ok = t2i(&["train", "gan", "--config", "tiny", "--out", &s(&gan), "--resume", "--steps", "1", "--quiet"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("step 3"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn shapes_data_command_writes_inspectable_files() {
+    let dir = scratch("data");
+    let out =
+        t2i(&["data", "shapes", "--out", dir.to_str().unwrap(), "--split", "test", "--count", "3", "--size", "64"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let caps = std::fs::read_to_string(dir.join("captions.jsonl")).unwrap();
+    assert_eq!(caps.lines().count(), 3);
+    let gt = std::fs::read_to_string(dir.join("ground_truth.jsonl")).unwrap();
+    assert_eq!(gt.lines().count(), 3);
+    let img = image::open(dir.join("images/test_000000.png")).unwrap();
+    assert_eq!(img.width(), 64);
+    fails_with(&t2i(&["data", "shapes", "--out", dir.to_str().unwrap(), "--split", "validation"]), "validation");
+    fails_with(&t2i(&["data", "shapes", "--out", dir.to_str().unwrap(), "--size", "100"]), "100");
+    std::fs::remove_dir_all(&dir).ok();
+}
