@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 caption="${1:-a small red circle above a large blue square}"
 run="${T2I_DEMO_DIR:-runs/demo}"
-cargo build --release --bin t2i
-bin="${CARGO_TARGET_DIR:-target}/release/t2i"
+# The dev profile is optimised (see Cargo.toml) and shares its build with the tests.
+cargo build --bin t2i
+bin="${CARGO_TARGET_DIR:-target}/debug/t2i"
 rm -rf "$run"
 "$bin" train damsm --config tiny --out "$run/damsm"
 "$bin" train gan --config tiny --damsm "$run/damsm" --out "$run/gan"
