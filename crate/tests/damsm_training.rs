@@ -1,24 +1,13 @@
 //! DAMSM pretraining on the tiny preset learns to tell matching pairs from shuffled ones.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use t2i::config::RunConfig;
+mod common;
+
+use common::{scratch, tiny};
 use t2i::train::damsm::{damsm_loss, load_damsm, train_damsm};
 use t2i::train::{TrainOptions, test_source};
 use t2i::{CpuBackend as B, CpuTrainBackend as AD};
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("t2i-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn tiny() -> RunConfig {
-    let mut cfg = RunConfig::preset("tiny").unwrap();
-    cfg.train.batch_size = 8;
-    cfg.train.damsm_steps = 150;
-    cfg
-}
 
 fn damsm_losses(dir: &Path, shift: usize) -> f32 {
     let dev = Default::default();

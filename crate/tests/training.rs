@@ -2,29 +2,17 @@
 //! directory samples through the pipeline. (Its own test binary: backend seeding is
 //! process-wide, so no other training may run beside it.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use t2i::config::RunConfig;
-use t2i::data::shapes::Split;
+mod common;
+
+use common::{scratch, tiny};
 use t2i::pipeline::{GenerateOptions, Pipeline};
 use t2i::train::TrainOptions;
 use t2i::train::checkpoint::Checkpoint;
 use t2i::train::damsm::train_damsm;
 use t2i::train::gan::train_gan;
 use t2i::{CpuBackend as B, CpuTrainBackend as AD};
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("t2i-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn tiny() -> RunConfig {
-    let mut cfg = RunConfig::preset("tiny").unwrap();
-    cfg.train.batch_size = 8;
-    cfg.train.damsm_steps = 150;
-    cfg
-}
 
 fn ema_weights(dir: &Path) -> Vec<f32> {
     let dev = Default::default();
@@ -102,6 +90,5 @@ fn gan_checkpoints_resumes_exactly_and_samples() {
     let unk = p.generate("a purple xylophone", GenerateOptions { seed: 1, use_mean: true }).unwrap();
     assert_eq!(unk.unknown_words, vec!["xylophone".to_string()]);
     assert!(p.generate("   ", GenerateOptions { seed: 1, use_mean: true }).is_err());
-    let _ = Split::Test;
     std::fs::remove_dir_all(&root).ok();
 }
