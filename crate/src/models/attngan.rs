@@ -3,8 +3,9 @@
 //! h0 = F0(z, F_ca(ē)) at 64 px; h_i = F_i(h_{i-1}, F_i^attn(e, h_{i-1})) doubling the side
 //! at each refinement stage; x_i = G_i(h_i) a 3×3 convolution and tanh.
 
+use crate::nn::batch_norm::BatchNorm;
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{glu, tanh};
 
@@ -29,7 +30,7 @@ impl<B: Backend> InitStage<B> {
         let ups = (0..4).map(|i| UpBlock::new(ngf >> i, ngf >> (i + 1), device)).collect();
         Self {
             fc: LinearConfig::new(input_dim, ngf * 4 * 4 * 2).with_bias(false).init(device),
-            bn: BatchNormConfig::new(ngf * 4 * 4 * 2).init(device),
+            bn: BatchNorm::new(ngf * 4 * 4 * 2, device),
             ups,
             ngf,
         }

@@ -7,12 +7,13 @@
 //! word-level attention (γ1, γ2, γ3) and sentence-level cosine, each in both directions.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, log_softmax, softmax};
 use burn::tensor::module::avg_pool2d;
 
 use crate::config::{DamsmConfig, TextConfig};
+use crate::nn::group_norm::GroupNorm;
 use crate::nn::{MASKED_LOGIT, conv1x1, conv4x4_down};
 
 /// Down-sampling layer of the encoder: 4×4 stride-2 conv, group norm, LeakyReLU.
@@ -28,7 +29,7 @@ pub struct EncoderDown<B: Backend> {
 impl<B: Backend> EncoderDown<B> {
     fn new(cin: usize, cout: usize, device: &B::Device) -> Self {
         let groups = if cout % 8 == 0 { 8 } else { 1 };
-        Self { conv: conv4x4_down(cin, cout, device), bn: GroupNormConfig::new(groups, cout).init(device) }
+        Self { conv: conv4x4_down(cin, cout, device), bn: GroupNorm::new(groups, cout, device) }
     }
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         leaky_relu(self.bn.forward(self.conv.forward(x)), 0.2)

@@ -4,8 +4,8 @@
 //! Logits are returned before the sigmoid; the losses use the numerically stable
 //! binary cross-entropy with logits, which equals the official Sigmoid + BCELoss.
 
+use crate::nn::batch_norm::BatchNorm;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::leaky_relu;
 
@@ -23,7 +23,7 @@ pub struct ConvBnLrelu<B: Backend> {
 
 impl<B: Backend> ConvBnLrelu<B> {
     fn new(conv: Conv2d<B>, channels: usize, bn: bool, device: &B::Device) -> Self {
-        Self { conv, bn: bn.then(|| BatchNormConfig::new(channels).init(device)) }
+        Self { conv, bn: bn.then(|| BatchNorm::new(channels, device)) }
     }
     /// `downBlock`: 4×4 stride-2 convolution.
     pub fn down(cin: usize, cout: usize, bn: bool, device: &B::Device) -> Self {

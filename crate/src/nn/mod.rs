@@ -1,7 +1,9 @@
 //! Building blocks shared by the generators, one concept per file.
 
+pub mod batch_norm;
 pub mod bilstm;
 pub mod conditioning_augmentation;
+pub mod group_norm;
 pub mod res_block;
 pub mod up_block;
 pub mod word_attention;

@@ -1,7 +1,7 @@
 //! Residual block of AttnGAN's refinement stages.
 
+use crate::nn::batch_norm::BatchNorm;
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::glu;
 
@@ -20,9 +20,9 @@ impl<B: Backend> ResBlock<B> {
     pub fn new(channels: usize, device: &B::Device) -> Self {
         Self {
             conv1: conv3x3(channels, channels * 2, device),
-            bn1: BatchNormConfig::new(channels * 2).init(device),
+            bn1: BatchNorm::new(channels * 2, device),
             conv2: conv3x3(channels, channels, device),
-            bn2: BatchNormConfig::new(channels).init(device),
+            bn2: BatchNorm::new(channels, device),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Up-sampling block of AttnGAN's generator: nearest ×2, 3×3 conv, batch norm, GLU.
 
+use crate::nn::batch_norm::BatchNorm;
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::glu;
 use burn::tensor::module::interpolate;
@@ -18,7 +18,7 @@ pub struct UpBlock<B: Backend> {
 
 impl<B: Backend> UpBlock<B> {
     pub fn new(cin: usize, cout: usize, device: &B::Device) -> Self {
-        Self { conv: conv3x3(cin, cout * 2, device), bn: BatchNormConfig::new(cout * 2).init(device) }
+        Self { conv: conv3x3(cin, cout * 2, device), bn: BatchNorm::new(cout * 2, device) }
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
