@@ -118,3 +118,61 @@ fn shapes_data_command_writes_inspectable_files() {
     fails_with(&t2i(&["data", "shapes", "--out", dir.to_str().unwrap(), "--size", "100"]), "100");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn interrupt_and_nan_keep_a_good_checkpoint() {
+    let dir = scratch("interrupt");
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let damsm = dir.join("damsm");
+    assert!(
+        t2i(&["train", "damsm", "--config", "tiny", "--out", &s(&damsm), "--steps", "2", "--quiet"]).status.success()
+    );
+    // A long run, interrupted by Ctrl-C (SIGINT) after a few steps.
+    let long = dir.join("long.toml");
+    let text = include_str!("../../configs/tiny.toml")
+        .replace("gan_steps = 20", "gan_steps = 100000")
+        .replace("checkpoint_every = 10", "checkpoint_every = 0")
+        .replace("sample_every = 10", "sample_every = 0");
+    std::fs::write(&long, text).unwrap();
+    let gan = dir.join("gan");
+    let child = Command::new(env!("CARGO_BIN_EXE_t2i"))
+        .args(["train", "gan", "--config", &s(&long), "--damsm", &s(&damsm), "--out", &s(&gan), "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = gan.join("metrics.jsonl");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map(|t| t.lines().count()).unwrap_or(0) < 2 {
+        assert!(start.elapsed().as_secs() < 120, "training made no progress");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("interrupted at step"), "{stdout}");
+    let step: u64 =
+        stdout.split("interrupted at step ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let ck = t2i::train::checkpoint::Checkpoint::load(&gan.join("checkpoint.t2i")).unwrap();
+    assert_eq!(ck.step, step);
+    let logged = std::fs::read_to_string(&metrics).unwrap().lines().count() as u64;
+    assert_eq!(logged, step);
+
+    // Resuming with absurd learning rates makes the loss non-finite: the error names the
+    // step and the loss, and the checkpoint on disk stays the last good one.
+    let nan = dir.join("nan.toml");
+    let text = std::fs::read_to_string(&long)
+        .unwrap()
+        .replace("lr_g = 0.0002", "lr_g = 1e30")
+        .replace("lr_d = 0.0002", "lr_d = 1e30");
+    std::fs::write(&nan, text).unwrap();
+    let before = std::fs::read(gan.join("checkpoint.t2i")).unwrap();
+    let out = t2i(&["train", "gan", "--config", &s(&nan), "--out", &s(&gan), "--resume", "--quiet"]);
+    fails_with(&out, "not finite");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("step ") && err.contains("loss"), "{err}");
+    assert_eq!(before, std::fs::read(gan.join("checkpoint.t2i")).unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+}

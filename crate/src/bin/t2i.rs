@@ -90,9 +90,10 @@ enum DataCmd {
 
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// Config file (TOML) or preset name: tiny, cpu, paper.
-    #[arg(long, default_value = "cpu")]
-    config: String,
+    /// Config file (TOML) or preset name: tiny, cpu, paper. Default: the run's own
+    /// config.toml with --resume, else `cpu`.
+    #[arg(long)]
+    config: Option<String>,
     /// Run directory.
     #[arg(long)]
     out: PathBuf,
@@ -161,10 +162,10 @@ fn main() {
 }
 
 fn train_options(a: &TrainArgs) -> Result<(RunConfig, TrainOptions)> {
-    let cfg_src = if a.resume && a.config == "cpu" && a.out.join("config.toml").exists() {
-        a.out.join("config.toml").display().to_string()
-    } else {
-        a.config.clone()
+    let cfg_src = match (&a.config, a.resume) {
+        (Some(c), _) => c.clone(),
+        (None, true) => a.out.join("config.toml").display().to_string(),
+        (None, false) => "cpu".to_string(),
     };
     let cfg = RunConfig::load(&cfg_src)?;
     let mut opts = TrainOptions::new(&a.out);
