@@ -8,14 +8,14 @@ use burn::prelude::*;
 use image::RgbImage;
 use web_time::Instant;
 
-use crate::config::{ModelConfig, RunConfig};
+use crate::config::ModelConfig;
 use crate::data::batcher::{image_from_chw, tokens_tensor};
 use crate::error::{Error, Result};
 use crate::models::attngan::Generator;
 use crate::rng::sample_noise;
 use crate::text::rnn_encoder::RnnEncoder;
 use crate::text::vocab::Vocab;
-use crate::train::checkpoint::Checkpoint;
+use crate::train::run_dir::RunDir;
 
 /// One attention map: `data` is row-major h×w, summing over words to 1 at every pixel.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,22 +64,13 @@ impl<B: Backend> Pipeline<B> {
     /// Load a trained GAN run directory (config.toml, vocab.json, checkpoint.t2i); the
     /// generator is the EMA copy.
     pub fn load(dir: &Path, device: &B::Device) -> Result<Self> {
-        let cfg_path = dir.join("config.toml");
-        let cfg_text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
-        let run = RunConfig::from_toml(&cfg_text, &cfg_path)?;
-        let vocab = Vocab::load(&dir.join("vocab.json"))?;
-        let ckpt = Checkpoint::load(&dir.join("checkpoint.t2i"))?;
-        if ckpt.kind != "gan" {
-            return Err(Error::Checkpoint {
-                path: dir.join("checkpoint.t2i"),
-                msg: format!("is a {} checkpoint; sampling needs a trained GAN (t2i train gan)", ckpt.kind),
-            });
-        }
-        let mut config = run.model;
-        config.text.vocab_size = vocab.len();
-        let text = ckpt.load_module("text_encoder", RnnEncoder::new(&config.text, device), device)?;
-        let generator = ckpt.load_module("generator_ema", Generator::new(&config.gan, &config.text, device), device)?;
-        Ok(Self { config, vocab, text, generator, device: device.clone() })
+        let run = RunDir::open(dir)?;
+        run.require_kind("gan", "sampling needs a trained GAN (t2i train gan)")?;
+        let config = run.model_config();
+        let ck = &run.checkpoint;
+        let text = ck.load_module("text_encoder", RnnEncoder::new(&config.text, device), device)?;
+        let generator = ck.load_module("generator_ema", Generator::new(&config.gan, &config.text, device), device)?;
+        Ok(Self { config, vocab: run.vocab, text, generator, device: device.clone() })
     }
 
     /// Generate every stage for one caption.
@@ -114,15 +105,19 @@ impl<B: Backend> Pipeline<B> {
         for o in opts {
             let (zi, ei) = sample_noise(o.seed, z_dim, c_dim);
             z.extend(zi);
-            eps.extend(ei);
+            // ε = 0 gives c = μ exactly, per caption.
+            if o.use_mean {
+                eps.extend(std::iter::repeat_n(0.0, c_dim));
+            } else {
+                eps.extend(ei);
+            }
         }
-        let use_mean = opts[0].use_mean;
         let dev = &self.device;
         let t0 = Instant::now();
         let rows: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
         let feats = self.text.forward(tokens_tensor(&rows, dev));
         let z = Tensor::<B, 2>::from_data(TensorData::new(z, [n, z_dim]), dev);
-        let eps = (!use_mean).then(|| Tensor::<B, 2>::from_data(TensorData::new(eps, [n, c_dim]), dev));
+        let eps = Some(Tensor::<B, 2>::from_data(TensorData::new(eps, [n, c_dim]), dev));
         let t_text = t0.elapsed().as_secs_f64() * 1e3;
         let t1 = Instant::now();
         let out = self.generator.forward(z, feats.sentence, feats.words, feats.pad, eps);

@@ -12,6 +12,7 @@ use web_time::Instant;
 
 use super::checkpoint::Checkpoint;
 use super::metrics_log::MetricsLog;
+use super::run_dir::RunDir;
 use super::{
     TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, train_source,
 };
@@ -180,14 +181,10 @@ pub(crate) fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
 
 /// Load trained DAMSM encoders from a run directory.
 pub fn load_damsm<B: Backend>(dir: &Path, device: &B::Device) -> Result<Damsm<B>> {
-    let cfg_path = dir.join("config.toml");
-    let text_cfg = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
-    let config = RunConfig::from_toml(&text_cfg, &cfg_path)?;
-    let vocab = Vocab::load(&dir.join("vocab.json"))?;
-    let ck = Checkpoint::load(&dir.join("checkpoint.t2i"))?;
-    let mut m = config.model.clone();
-    m.text.vocab_size = vocab.len();
+    let run = RunDir::open(dir)?;
+    let m = run.model_config();
+    let ck = &run.checkpoint;
     let text = ck.load_module("text_encoder", RnnEncoder::new(&m.text, device), device)?;
     let image = ck.load_module("image_encoder", ImageEncoder::new(&m.damsm, &m.text, device), device)?;
-    Ok(Damsm { text, image, vocab, config })
+    Ok(Damsm { text, image, vocab: run.vocab, config: run.config })
 }

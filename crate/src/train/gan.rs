@@ -99,7 +99,7 @@ pub fn train_gan<B: AutodiffBackend>(
 
     let stage_sizes: Vec<usize> = (0..mc.gan.stages).map(|i| mc.gan.stage_size(i)).collect();
     let source = train_source(cfg, stage_sizes);
-    let sample_captions: Vec<String> = test_source(cfg, vec![]).all_captions_of(0..8).into_iter().collect();
+    let sample_captions: Vec<String> = test_source(cfg, vec![]).all_captions_of(0..8);
     let total = cfg.train.gan_steps;
     let end = opts.max_steps.map_or(total, |m| (step + m).min(total));
     let pb = progress_bar(opts.progress, step, total);

@@ -6,6 +6,7 @@ pub mod ema;
 pub mod gan;
 pub mod losses;
 pub mod metrics_log;
+pub mod run_dir;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
