@@ -27,9 +27,11 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 /// Runs the measurements; `scratch` receives two short training runs.
+/// `training: false` times only the generator forward passes.
 pub fn run<A: AutodiffBackend>(
     cfg: &RunConfig,
     repeats: usize,
+    training: bool,
     scratch: &Path,
     device: &A::Device,
 ) -> Result<Vec<(String, f64)>> {
@@ -57,6 +59,9 @@ pub fn run<A: AutodiffBackend>(
             }
         }
         rows.push((format!("g_forward_b{b}"), median(times)));
+    }
+    if !training {
+        return Ok(rows);
     }
     let _ = std::fs::remove_dir_all(scratch);
     let steps = repeats as u64 + 2;

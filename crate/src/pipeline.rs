@@ -50,6 +50,15 @@ pub struct GenerateOptions {
     pub use_mean: bool,
 }
 
+/// Which generator weights of a training checkpoint to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weights {
+    /// The exponential moving average (what samples and exports use).
+    Ema,
+    /// The weights of the last optimizer step.
+    Live,
+}
+
 /// Text encoder + generator + vocabulary, on one backend.
 #[derive(Clone, Debug)]
 pub struct Pipeline<B: Backend> {
@@ -64,12 +73,21 @@ impl<B: Backend> Pipeline<B> {
     /// Load a trained GAN run directory (config.toml, vocab.json, checkpoint.t2i); the
     /// generator is the EMA copy.
     pub fn load(dir: &Path, device: &B::Device) -> Result<Self> {
+        Self::load_weights(dir, Weights::Ema, device)
+    }
+
+    /// Load with the chosen generator weights.
+    pub fn load_weights(dir: &Path, weights: Weights, device: &B::Device) -> Result<Self> {
         let run = RunDir::open(dir)?;
         run.require_kind("gan", "sampling needs a trained GAN (t2i train gan)")?;
         let config = run.model_config();
         let ck = &run.checkpoint;
         let text = ck.load_module("text_encoder", RnnEncoder::new(&config.text, device), device)?;
-        let generator = ck.load_module("generator_ema", Generator::new(&config.gan, &config.text, device), device)?;
+        let section = match weights {
+            Weights::Ema => "generator_ema",
+            Weights::Live => "generator",
+        };
+        let generator = ck.load_module(section, Generator::new(&config.gan, &config.text, device), device)?;
         Ok(Self { config, vocab: run.vocab, text, generator, device: device.clone() })
     }
 

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use t2i::config::RunConfig;
 use t2i::data::shapes::{self, Split};
-use t2i::pipeline::{GenerateOptions, Pipeline, attention_sheet};
+use t2i::pipeline::{GenerateOptions, Pipeline, Weights, attention_sheet};
 use t2i::train::TrainOptions;
 
 #[derive(Parser)]
@@ -53,6 +53,9 @@ enum Cmd {
         /// Use the conditioning mean μ instead of sampling ε.
         #[arg(long)]
         use_mean: bool,
+        /// Use the live generator weights instead of their moving average.
+        #[arg(long)]
+        live: bool,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
     },
@@ -66,6 +69,9 @@ enum Cmd {
         /// Also write the results as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Time only the generator forward passes (no training steps).
+        #[arg(long)]
+        forward_only: bool,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
     },
@@ -209,11 +215,11 @@ fn run() -> Result<()> {
             let how = if summary.interrupted { "interrupted at" } else { "reached" };
             println!("{how} step {} in {}: {}", summary.step, opts.out.display(), losses.join(", "));
         }
-        Cmd::Bench { config, repeats, json, device } => {
+        Cmd::Bench { config, repeats, json, forward_only, device } => {
             let cfg = RunConfig::load(&config)?;
             let scratch = std::env::temp_dir().join(format!("t2i-bench-{}", std::process::id()));
             let rows = with_backend!(device, B, dev, {
-                t2i::bench::run::<burn::backend::Autodiff<B>>(&cfg, repeats.max(1), &scratch, &dev)?
+                t2i::bench::run::<burn::backend::Autodiff<B>>(&cfg, repeats.max(1), !forward_only, &scratch, &dev)?
             });
             println!("{:<20} {:>12}", "measurement", "median ms");
             for (k, v) in &rows {
@@ -226,9 +232,10 @@ fn run() -> Result<()> {
                     .with_context(|| format!("cannot write {}", p.display()))?;
             }
         }
-        Cmd::Sample { model, caption, seed, out, use_mean, device } => {
+        Cmd::Sample { model, caption, seed, out, use_mean, live, device } => {
             with_backend!(device, B, dev, {
-                let pipe = Pipeline::<B>::load(&model, &dev)?;
+                let weights = if live { Weights::Live } else { Weights::Ema };
+                let pipe = Pipeline::<B>::load_weights(&model, weights, &dev)?;
                 let g = pipe.generate(&caption, GenerateOptions { seed, use_mean })?;
                 std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
                 for img in &g.stages {

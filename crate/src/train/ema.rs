@@ -1,5 +1,9 @@
 //! Exponential moving average of generator weights (AttnGAN's `avg_param_G`:
 //! θ̄ ← d·θ̄ + (1 − d)·θ after every generator step). Samples and exports use the average.
+//! The decay warms up as min(d, (1 + t)/(10 + t)) at step t (the schedule of TensorFlow's
+//! `ExponentialMovingAverage` with `num_updates`): AttnGAN trains for hundreds of thousands
+//! of steps, where the plain 0.999 average forgets its random start; in a run of a few
+//! hundred steps it would still be mostly the initial weights.
 //! Only trainable parameters are averaged; buffers (batch-norm running statistics) are
 //! taken from the live model, as the official code does.
 
@@ -93,15 +97,21 @@ impl<B: Backend> Ema<B> {
         Self { params }
     }
 
-    /// θ̄ ← d·θ̄ + (1 − d)·θ.
-    pub fn update<A, M>(&mut self, model: &M, decay: f64)
+    /// The decay used after `step` completed steps.
+    pub fn decay_at(decay: f64, step: u64) -> f64 {
+        decay.min((1.0 + step as f64) / (10.0 + step as f64))
+    }
+
+    /// θ̄ ← d·θ̄ + (1 − d)·θ with `d` = [`Ema::decay_at`]`(decay, step)`.
+    pub fn update<A, M>(&mut self, model: &M, decay: f64, step: u64)
     where
         A: AutodiffBackend<InnerBackend = B>,
         M: AutodiffModule<A>,
         M::InnerModule: Module<B>,
     {
         let ids: HashSet<ParamId> = self.params.keys().copied().collect();
-        model.valid().visit(&mut Update { params: &mut self.params, ids: &ids, decay: Some(decay) });
+        let decay = Some(Self::decay_at(decay, step));
+        model.valid().visit(&mut Update { params: &mut self.params, ids: &ids, decay });
     }
 
     /// The live model with its parameters replaced by the averages.
@@ -115,5 +125,41 @@ impl<B: Backend> Ema<B> {
     }
     pub fn is_empty(&self) -> bool {
         self.params.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CpuBackend as B, CpuTrainBackend as AD};
+    use burn::nn::{Linear, LinearConfig};
+
+    #[test]
+    fn warm_up_then_configured_decay() {
+        assert!((Ema::<B>::decay_at(0.999, 0) - 0.1).abs() < 1e-12);
+        assert!((Ema::<B>::decay_at(0.999, 90) - 0.91).abs() < 1e-12);
+        assert_eq!(Ema::<B>::decay_at(0.999, 1_000_000), 0.999);
+    }
+
+    #[test]
+    fn average_moves_toward_the_live_weights() {
+        let dev = Default::default();
+        let live: Linear<AD> = LinearConfig::new(3, 2).init(&dev);
+        let mut ema = Ema::<B>::new(&live);
+        assert_eq!(ema.len(), 2); // weight and bias
+        let shifted = live.clone().map(&mut Shift);
+        ema.update(&shifted, 0.5, 1_000_000);
+        let avg = ema.apply(live.valid());
+        let (w0, w1) = (live.weight.val().inner(), avg.weight.val());
+        let diff = (w1 - w0).into_data().to_vec::<f32>().unwrap();
+        assert!(diff.iter().all(|d| (d - 0.5).abs() < 1e-6), "{diff:?}");
+    }
+
+    /// Adds 1 to every parameter, keeping ids.
+    struct Shift;
+    impl ModuleMapper<AD> for Shift {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<AD, D>>) -> Param<Tensor<AD, D>> {
+            p.map(|t| t.add_scalar(1.0))
+        }
     }
 }

@@ -187,7 +187,7 @@ pub fn train_gan<B: AutodiffBackend>(
         check_finite(step + 1, &values)?;
         let gg = GradientsParams::from_grads(g_total.backward(), &generator);
         generator = opt_g.step(t.lr_g, generator, gg);
-        ema.update(&generator, t.ema_decay);
+        ema.update(&generator, t.ema_decay, step);
         step += 1;
 
         let dt = t0.elapsed().as_secs_f64();
