@@ -8,7 +8,7 @@ caption 0 with `t2i sample` and scores the final-stage image against the scene's
   background are mapped to the nearest palette colour; the object counts as right when the
   most frequent one is its colour;
 - the same scores on the real rendered images, as a ceiling.
-Usage: scripts/color_check.py T2I_BINARY RUN_DIR [N]
+Usage: scripts/color_check.py T2I_BINARY RUN_DIR [N] [--live]  (--live: the live generator weights)
 """
 import json, os, subprocess, sys, tempfile
 from collections import Counter
@@ -53,6 +53,7 @@ def score(img, scene):
 def main():
     t2i, run = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 64
+    extra = ["--live"] if "--live" in sys.argv[4:] else []
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
         subprocess.run([t2i, "data", "shapes", "--out", data, "--split", "test", "--count", str(n), "--size", "128"],
@@ -62,7 +63,7 @@ def main():
         rows = {"generated": [0, 0, 0, 0], "real": [0, 0, 0, 0]}  # bg ok, scenes, objects ok, objects
         for i, (c, g) in enumerate(zip(caps, gts)):
             out = os.path.join(tmp, f"s{i}")
-            subprocess.run([t2i, "sample", "--model", run, c["captions"][0], "--seed", str(i), "--out", out],
+            subprocess.run([t2i, "sample", "--model", run, c["captions"][0], "--seed", str(i), "--out", out] + extra,
                            check=True, stdout=subprocess.DEVNULL)
             final = sorted(f for f in os.listdir(out) if f.startswith("stage_"))[-1]
             for name, path in (("generated", os.path.join(out, final)), ("real", os.path.join(data, c["file"]))):
