@@ -4,10 +4,11 @@
 //! at each refinement stage; x_i = G_i(h_i) a 3×3 convolution and tanh.
 
 use crate::nn::batch_norm::BatchNorm;
+use crate::nn::glu::glu;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{glu, tanh};
+use burn::tensor::activation::tanh;
 
 use crate::config::{GanConfig, TextConfig};
 use crate::nn::conditioning_augmentation::ConditioningAugmentation;
@@ -38,7 +39,7 @@ impl<B: Backend> InitStage<B> {
 
     pub fn forward(&self, z: Tensor<B, 2>, c: Tensor<B, 2>) -> Tensor<B, 4> {
         let b = z.dims()[0];
-        let x = glu(self.bn.forward(self.fc.forward(Tensor::cat(vec![c, z], 1))), 1);
+        let x = glu(self.bn.forward(self.fc.forward(Tensor::cat(vec![c, z], 1))));
         let mut h = x.reshape([b, self.ngf, 4, 4]);
         for up in &self.ups {
             h = up.forward(h);

@@ -4,9 +4,9 @@
 //! condition is sampled from it: c = μ + σ·ε. The KL term that keeps it close to N(0, I)
 //! lives in `train::losses::kl_loss`.
 
+use crate::nn::glu::glu;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::glu;
 
 #[derive(Module, Debug)]
 pub struct ConditioningAugmentation<B: Backend> {
@@ -28,7 +28,7 @@ impl<B: Backend> ConditioningAugmentation<B> {
 
     /// `eps` [B, cond_dim] is drawn by the caller (host RNG); `None` returns c = μ.
     pub fn forward(&self, sentence: Tensor<B, 2>, eps: Option<Tensor<B, 2>>) -> Conditioning<B> {
-        let x = glu(self.fc.forward(sentence), 1);
+        let x = glu(self.fc.forward(sentence));
         let mu = x.clone().narrow(1, 0, self.cond_dim);
         let logvar = x.narrow(1, self.cond_dim, self.cond_dim);
         let code = match eps {

@@ -1,9 +1,9 @@
 //! Residual block of AttnGAN's refinement stages.
 
 use crate::nn::batch_norm::BatchNorm;
+use crate::nn::glu::glu;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::activation::glu;
 
 use super::conv3x3;
 
@@ -27,7 +27,7 @@ impl<B: Backend> ResBlock<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let y = glu(self.bn1.forward(self.conv1.forward(x.clone())), 1);
+        let y = glu(self.bn1.forward(self.conv1.forward(x.clone())));
         self.bn2.forward(self.conv2.forward(y)) + x
     }
 }

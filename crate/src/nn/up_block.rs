@@ -1,9 +1,9 @@
 //! Up-sampling block of AttnGAN's generator: nearest ×2, 3×3 conv, batch norm, GLU.
 
 use crate::nn::batch_norm::BatchNorm;
+use crate::nn::glu::glu;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::activation::glu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
@@ -24,7 +24,7 @@ impl<B: Backend> UpBlock<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [_, _, h, w] = x.dims();
         let x = upsample_nearest(x, [h * 2, w * 2]);
-        glu(self.bn.forward(self.conv.forward(x)), 1)
+        glu(self.bn.forward(self.conv.forward(x)))
     }
 }
 
