@@ -78,8 +78,8 @@ pub fn train_damsm<B: AutodiffBackend>(
     B::seed(device, cfg.train.seed);
     let mut text = RnnEncoder::<B>::new(&model_cfg.text, device);
     let mut image = ImageEncoder::<B>::new(&model_cfg.damsm, &model_cfg.text, device);
-    let mut opt_text = adam(cfg, Some(cfg.train.rnn_grad_clip)).init::<B, RnnEncoder<B>>();
-    let mut opt_image = adam(cfg, None).init::<B, ImageEncoder<B>>();
+    let mut opt_text = adam(cfg).init::<B, RnnEncoder<B>>();
+    let mut opt_image = adam(cfg).init::<B, ImageEncoder<B>>();
     let ckpt_path = opts.out.join("checkpoint.t2i");
     let mut step = 0;
     let mut elapsed = 0.0;
@@ -135,7 +135,8 @@ pub fn train_damsm<B: AutodiffBackend>(
         let values = vec![("w_loss".to_string(), scalar(wl)), ("s_loss".to_string(), scalar(sl))];
         check_finite(step + 1, &values)?;
         let mut grads = loss.backward();
-        let g_text = GradientsParams::from_module(&mut grads, &text);
+        let mut g_text = GradientsParams::from_module(&mut grads, &text);
+        super::grad_clip::clip_global_norm(&mut g_text, &text, cfg.train.rnn_grad_clip);
         let g_image = GradientsParams::from_module(&mut grads, &image);
         text = opt_text.step(lr, text, g_text);
         image = opt_image.step(lr, image, g_image);

@@ -65,8 +65,8 @@ pub fn train_gan<B: AutodiffBackend>(
     B::seed(device, t_seed(cfg));
     let mut generator = Generator::<B>::new(&mc.gan, &mc.text, device);
     let mut disc = Discriminators::<B>::new(&mc.gan, &mc.text, device);
-    let mut opt_g = adam(cfg, None).init::<B, Generator<B>>();
-    let mut opt_d = adam(cfg, None).init::<B, Discriminators<B>>();
+    let mut opt_g = adam(cfg).init::<B, Generator<B>>();
+    let mut opt_d = adam(cfg).init::<B, Discriminators<B>>();
     let text: RnnEncoder<Inner<B>>;
     let image: ImageEncoder<B>;
     let mut ema: Ema<Inner<B>>;

@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod damsm;
 pub mod ema;
 pub mod gan;
+pub mod grad_clip;
 pub mod losses;
 pub mod metrics_log;
 pub mod run_dir;
@@ -12,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::AdamConfig;
 
 use crate::config::RunConfig;
@@ -59,12 +59,8 @@ pub struct TrainSummary {
     pub last_losses: Vec<(String, f32)>,
 }
 
-pub(crate) fn adam(cfg: &RunConfig, clip: Option<f64>) -> AdamConfig {
-    AdamConfig::new()
-        .with_beta_1(cfg.train.betas[0] as f32)
-        .with_beta_2(cfg.train.betas[1] as f32)
-        .with_epsilon(1e-8)
-        .with_grad_clipping(clip.map(|c| GradientClippingConfig::Norm(c as f32)))
+pub(crate) fn adam(cfg: &RunConfig) -> AdamConfig {
+    AdamConfig::new().with_beta_1(cfg.train.betas[0] as f32).with_beta_2(cfg.train.betas[1] as f32).with_epsilon(1e-8)
 }
 
 /// The training data source of a config.
