@@ -19,7 +19,6 @@ pub struct HostBatch {
     pub captions: Vec<String>,
     /// `same_class[i][j]`: examples i and j describe the same content.
     pub same_class: Vec<Vec<bool>>,
-    pub scene_indices: Vec<u64>,
 }
 
 /// A batch on a backend.
@@ -138,6 +137,6 @@ impl ShapesSource {
         }
         let keys: Vec<String> = examples.iter().map(|(ex, _)| content_key(&ex.scene)).collect();
         let same_class = keys.iter().map(|a| keys.iter().map(|b| a == b).collect()).collect();
-        Ok(HostBatch { images, tokens, captions, same_class, scene_indices: picks.iter().map(|p| p.0).collect() })
+        Ok(HostBatch { images, tokens, captions, same_class })
     }
 }

@@ -126,10 +126,6 @@ impl<B: Backend> Generator<B> {
         }
     }
 
-    pub fn stages(&self) -> usize {
-        self.heads.len()
-    }
-
     /// z [B, Z], sentence [B, D], words [B, D, T], pad [B, T]; `eps` [B, cond] or `None` for c = μ.
     pub fn forward(
         &self,

@@ -71,10 +71,6 @@ impl Checkpoint {
         Ok(())
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.sections.iter().any(|(n, _)| n == name)
-    }
-
     fn bytes(&self, name: &str) -> Result<&Vec<u8>> {
         self.sections
             .iter()
