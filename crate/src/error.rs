@@ -21,6 +21,9 @@ pub enum Error {
     /// A checkpoint or weight file is corrupt, truncated or does not fit the model.
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: PathBuf, msg: String },
+    /// An exported model file (config.json, model.safetensors) is corrupt or does not fit.
+    #[error("{file}: {msg}")]
+    Weights { file: String, msg: String },
     /// A caption cannot be used (empty, or no word known to the vocabulary).
     #[error("caption {caption:?}: {msg}")]
     Caption { caption: String, msg: String },

@@ -3,11 +3,15 @@
 //! One crate for training (native CPU or CUDA), sampling and browser inference. The one
 //! inference path is [`pipeline::Pipeline`]; configs are data ([`config`]).
 
+#[cfg(feature = "train")]
 pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;
+#[cfg(feature = "train")]
 pub mod eval;
+#[cfg(all(feature = "train", any(feature = "flex", feature = "ndarray")))]
+pub mod export;
 pub mod models;
 pub mod nn;
 pub mod pipeline;
@@ -15,6 +19,9 @@ pub mod render;
 pub mod rng;
 pub mod text;
 pub mod train;
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod web;
+pub mod weights;
 
 pub use error::{Error, Result};
 

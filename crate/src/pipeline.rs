@@ -14,8 +14,9 @@ use crate::error::{Error, Result};
 use crate::models::attngan::Generator;
 use crate::rng::sample_noise;
 use crate::text::rnn_encoder::RnnEncoder;
-use crate::text::vocab::Vocab;
+use crate::text::vocab::{Encoded, Vocab};
 use crate::train::run_dir::RunDir;
+use crate::weights::{ExportConfig, load_model};
 
 /// One attention map: `data` is row-major h×w, summing over words to 1 at every pixel.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,7 +39,7 @@ pub struct Generation {
     pub unknown_words: Vec<String>,
     /// True when the caption had more than 18 words and was cut.
     pub truncated: bool,
-    /// (label, milliseconds) for text encoding and each stage.
+    /// (label, milliseconds) for text encoding and each stage (\"64px\", \"128px\", …).
     pub timings: Vec<(String, f64)>,
 }
 
@@ -70,14 +71,24 @@ pub struct Pipeline<B: Backend> {
 }
 
 impl<B: Backend> Pipeline<B> {
-    /// Load a trained GAN run directory (config.toml, vocab.json, checkpoint.t2i); the
-    /// generator is the EMA copy.
+    /// Load a model directory on `device`: an exported model (config.json, vocab.json,
+    /// model.safetensors — what `t2i export` writes) or a GAN training run (config.toml,
+    /// vocab.json, checkpoint.t2i; the generator is the EMA copy).
     pub fn load(dir: &Path, device: &B::Device) -> Result<Self> {
         Self::load_weights(dir, Weights::Ema, device)
     }
 
-    /// Load with the chosen generator weights.
+    /// Load with the chosen generator weights (`Live` needs a training run).
     pub fn load_weights(dir: &Path, weights: Weights, device: &B::Device) -> Result<Self> {
+        if dir.join("config.json").is_file() && !dir.join("checkpoint.t2i").is_file() {
+            if weights == Weights::Live {
+                return Err(Error::Other(format!(
+                    "{}: an exported model holds only the EMA weights; --live needs a training run",
+                    dir.display()
+                )));
+            }
+            return Self::load_export_dir(dir, device);
+        }
         let run = RunDir::open(dir)?;
         run.require_kind("gan", "sampling needs a trained GAN (t2i train gan)")?;
         let config = run.model_config();
@@ -91,6 +102,51 @@ impl<B: Backend> Pipeline<B> {
         Ok(Self { config, vocab: run.vocab, text, generator, device: device.clone() })
     }
 
+    /// Load an exported model directory (config.json, vocab.json, model.safetensors).
+    pub fn load_export_dir(dir: &Path, device: &B::Device) -> Result<Self> {
+        let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| Error::io(dir.join(name), e));
+        let config = String::from_utf8_lossy(&read("config.json")?).into_owned();
+        let vocab = String::from_utf8_lossy(&read("vocab.json")?).into_owned();
+        let cfg = ExportConfig::from_json(&config, &dir.join("config.json").display().to_string())?;
+        let weights = read(&cfg.weights.file)?;
+        Self::from_export(&cfg, &vocab, &weights, device)
+    }
+
+    /// Build from an exported model held in memory (what the browser fetched).
+    pub fn from_export(cfg: &ExportConfig, vocab_json: &str, weights: &[u8], device: &B::Device) -> Result<Self> {
+        let vocab = Vocab::from_json(vocab_json)?;
+        if vocab.len() != cfg.model.text.vocab_size {
+            return Err(Error::Weights {
+                file: "vocab.json".into(),
+                msg: format!("has {} words, config.json says {}", vocab.len(), cfg.model.text.vocab_size),
+            });
+        }
+        let model = load_model::<B>(cfg, weights, device)?;
+        Ok(Self {
+            config: cfg.model.clone(),
+            vocab,
+            text: model.text_encoder,
+            generator: model.generator,
+            device: device.clone(),
+        })
+    }
+
+    /// Check a caption against the vocabulary: tokens, unknown words, and an error when
+    /// nothing usable is left.
+    pub fn encode(&self, caption: &str) -> Result<Encoded> {
+        let enc = self.vocab.encode(caption);
+        if enc.tokens.is_empty() {
+            return Err(Error::Caption { caption: caption.to_string(), msg: "is empty (no words)".into() });
+        }
+        if enc.ids.is_empty() {
+            return Err(Error::Caption {
+                caption: caption.to_string(),
+                msg: format!("no word is in the vocabulary (unknown: {})", enc.unknown.join(", ")),
+            });
+        }
+        Ok(enc)
+    }
+
     /// Generate every stage for one caption.
     pub fn generate(&self, caption: &str, opts: GenerateOptions) -> Result<Generation> {
         let mut out = self.generate_batch(&[caption], &[opts])?;
@@ -99,23 +155,33 @@ impl<B: Backend> Pipeline<B> {
 
     /// Generate for several captions at once (one forward pass).
     pub fn generate_batch(&self, captions: &[&str], opts: &[GenerateOptions]) -> Result<Vec<Generation>> {
+        futures_lite::future::block_on(self.run(captions, opts, &mut |_, _| {}))
+    }
+
+    /// Generate one caption, calling `on_stage(stage, generation so far)` as soon as each
+    /// stage's image and attention maps are read back. Reads are asynchronous, as WebGPU in
+    /// the browser requires; on the CPU they complete at once.
+    pub async fn generate_async(
+        &self,
+        caption: &str,
+        opts: GenerateOptions,
+        on_stage: &mut dyn FnMut(usize, &Generation),
+    ) -> Result<Generation> {
+        let mut out = self.run(&[caption], &[opts], &mut |s, g| on_stage(s, &g[0])).await?;
+        Ok(out.remove(0))
+    }
+
+    /// The inference path itself: text encoder, then stage by stage.
+    async fn run(
+        &self,
+        captions: &[&str],
+        opts: &[GenerateOptions],
+        on_stage: &mut dyn FnMut(usize, &[Generation]),
+    ) -> Result<Vec<Generation>> {
         if captions.is_empty() || captions.len() != opts.len() {
             return Err(Error::Other("generate_batch needs one option per caption".into()));
         }
-        let mut encoded = Vec::new();
-        for caption in captions {
-            let enc = self.vocab.encode(caption);
-            if enc.tokens.is_empty() {
-                return Err(Error::Caption { caption: caption.to_string(), msg: "is empty (no words)".into() });
-            }
-            if enc.ids.is_empty() {
-                return Err(Error::Caption {
-                    caption: caption.to_string(),
-                    msg: format!("no word is in the vocabulary (unknown: {})", enc.unknown.join(", ")),
-                });
-            }
-            encoded.push(enc);
-        }
+        let encoded = captions.iter().map(|c| self.encode(c)).collect::<Result<Vec<_>>>()?;
         let n = captions.len();
         let (z_dim, c_dim) = (self.config.gan.z_dim, self.config.gan.cond_dim);
         let mut z = Vec::with_capacity(n * z_dim);
@@ -130,59 +196,78 @@ impl<B: Backend> Pipeline<B> {
                 eps.extend(ei);
             }
         }
+        let mut result: Vec<Generation> = encoded
+            .iter()
+            .map(|enc| Generation {
+                stages: Vec::new(),
+                attention: Vec::new(),
+                tokens: enc.kept.iter().map(|&i| enc.tokens[i].clone()).collect(),
+                unknown_words: enc.unknown.clone(),
+                truncated: enc.truncated,
+                timings: Vec::new(),
+            })
+            .collect();
+        let per = |ms: f64| ms / n as f64;
+
         let dev = &self.device;
         let t0 = Instant::now();
         let rows: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
         let feats = self.text.forward(tokens_tensor(&rows, dev));
+        // Reading the (tiny) sentence vector makes the time honest on lazy backends.
+        read(feats.sentence.clone()).await?;
         let z = Tensor::<B, 2>::from_data(TensorData::new(z, [n, z_dim]), dev);
         let eps = Some(Tensor::<B, 2>::from_data(TensorData::new(eps, [n, c_dim]), dev));
-        let t_text = t0.elapsed().as_secs_f64() * 1e3;
-        let t1 = Instant::now();
-        let out = self.generator.forward(z, feats.sentence, feats.words, feats.pad, eps);
-        let mut images = Vec::new();
-        for img in out.images {
+        let t_text = per(t0.elapsed().as_secs_f64() * 1e3);
+        for g in result.iter_mut() {
+            g.timings.push(("text".into(), t_text));
+        }
+
+        let mut h = None;
+        for stage in 0..self.generator.num_stages() {
+            let t = Instant::now();
+            let (h_next, attn) = match h.take() {
+                None => (self.generator.begin(z.clone(), feats.sentence.clone(), eps.clone()).0, None),
+                Some(prev) => {
+                    let (h_next, attn) = self.generator.refine(stage, prev, feats.words.clone(), feats.pad.clone());
+                    (h_next, Some(attn))
+                }
+            };
+            let img = self.generator.image(stage, h_next.clone());
             let side = img.dims()[2];
-            images.push((side, to_vec(img)?));
-        }
-        let t_gen = t1.elapsed().as_secs_f64() * 1e3;
-        let mut attention = Vec::new();
-        for a in out.attention {
-            let [_, t, h, w] = a.dims();
-            attention.push((t, h, w, to_vec(a)?));
-        }
-        let mut result = Vec::with_capacity(n);
-        for (k, enc) in encoded.iter().enumerate() {
-            let stages = images
-                .iter()
-                .map(|(side, data)| image_from_chw(&data[k * 3 * side * side..(k + 1) * 3 * side * side], *side))
-                .collect();
-            let len = enc.ids.len();
-            let maps = attention
-                .iter()
-                .map(|(t, h, w, data)| {
-                    (0..len)
-                        .map(|ti| {
-                            let off = (k * t + ti) * h * w;
-                            Map { h: *h, w: *w, data: data[off..off + h * w].to_vec() }
-                        })
-                        .collect()
-                })
-                .collect();
-            result.push(Generation {
-                stages,
-                attention: maps,
-                tokens: enc.kept.iter().map(|&i| enc.tokens[i].clone()).collect(),
-                unknown_words: enc.unknown.clone(),
-                truncated: enc.truncated,
-                timings: vec![("text".into(), t_text / n as f64), ("generator".into(), t_gen / n as f64)],
-            });
+            let pixels = read(img).await?;
+            let maps = match attn {
+                Some(a) => {
+                    let [_, t, mh, mw] = a.dims();
+                    Some((t, mh, mw, read(a).await?))
+                }
+                None => None,
+            };
+            let ms = per(t.elapsed().as_secs_f64() * 1e3);
+            for (k, g) in result.iter_mut().enumerate() {
+                let len = encoded[k].ids.len();
+                g.stages.push(image_from_chw(&pixels[k * 3 * side * side..(k + 1) * 3 * side * side], side));
+                if let Some((t, mh, mw, data)) = &maps {
+                    g.attention.push(
+                        (0..len)
+                            .map(|ti| {
+                                let off = (k * t + ti) * mh * mw;
+                                Map { h: *mh, w: *mw, data: data[off..off + mh * mw].to_vec() }
+                            })
+                            .collect(),
+                    );
+                }
+                g.timings.push((format!("{side}px"), ms));
+            }
+            on_stage(stage, &result);
+            h = Some(h_next);
         }
         Ok(result)
     }
 }
 
-fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
-    t.into_data().to_vec::<f32>().map_err(|e| Error::Other(format!("cannot read tensor: {e:?}")))
+async fn read<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
+    let data = t.into_data_async().await.map_err(|e| Error::Other(format!("cannot read tensor: {e:?}")))?;
+    data.to_vec::<f32>().map_err(|e| Error::Other(format!("cannot read tensor: {e:?}")))
 }
 
 /// The attention sheet of a generation (stage images with per-word overlays).

@@ -1,4 +1,4 @@
-//! The `t2i` command line: data, train, sample.
+//! The `t2i` command line: data, train, sample, export, bench.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -9,6 +9,7 @@ use t2i::config::RunConfig;
 use t2i::data::shapes::{self, Split};
 use t2i::pipeline::{GenerateOptions, Pipeline, Weights, attention_sheet};
 use t2i::train::TrainOptions;
+use t2i::weights::WeightDtype;
 
 #[derive(Parser)]
 #[command(name = "t2i", version, about = "AttnGAN-family text-to-image GANs: data, training, sampling")]
@@ -25,6 +26,12 @@ enum DeviceArg {
     Cuda,
     /// WebGPU/Vulkan/Metal through wgpu (build with --features wgpu).
     Wgpu,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DtypeArg {
+    F32,
+    F16,
 }
 
 #[derive(Subcommand)]
@@ -56,8 +63,33 @@ enum Cmd {
         /// Use the live generator weights instead of their moving average.
         #[arg(long)]
         live: bool,
+        /// Also time N more generations and write the median per step to OUT/timings.json.
+        #[arg(long, default_value_t = 0)]
+        repeat: usize,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
+    },
+    /// Export a trained GAN run for inference (browser and CLI): model.safetensors (EMA
+    /// generator + text encoder), config.json, vocab.json and MODEL_CARD.md.
+    Export {
+        /// The GAN run directory (config.toml, vocab.json, checkpoint.t2i).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Output directory, e.g. weights/shapes-attngan.
+        #[arg(long)]
+        out: PathBuf,
+        /// Model name (default: the output directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Storage precision; f16 halves the download (computation stays f32).
+        #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+        dtype: DtypeArg,
+        /// Where it was trained (free text for the model card), e.g. "2-core x86 CPU".
+        #[arg(long, default_value = "not recorded")]
+        hardware: String,
+        /// A note for the model card and the page.
+        #[arg(long, default_value = "")]
+        note: String,
     },
     /// Time generator forward (batch 1, 16) and DAMSM/GAN training steps; prints a table.
     Bench {
@@ -232,7 +264,25 @@ fn run() -> Result<()> {
                     .with_context(|| format!("cannot write {}", p.display()))?;
             }
         }
-        Cmd::Sample { model, caption, seed, out, use_mean, live, device } => {
+        Cmd::Export { checkpoint, out, name, dtype, hardware, note } => {
+            let name = match name {
+                Some(n) => n,
+                None => out
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .context("--out has no directory name; pass --name")?,
+            };
+            let dtype = match dtype {
+                DtypeArg::F32 => WeightDtype::F32,
+                DtypeArg::F16 => WeightDtype::F16,
+            };
+            let report = t2i::export::export_run(&checkpoint, &out, &name, dtype, &hardware, &note)?;
+            for f in &report.files {
+                println!("wrote {}", f.display());
+            }
+            println!("{}", report.summary);
+        }
+        Cmd::Sample { model, caption, seed, out, use_mean, live, repeat, device } => {
             with_backend!(device, B, dev, {
                 let weights = if live { Weights::Live } else { Weights::Ema };
                 let pipe = Pipeline::<B>::load_weights(&model, weights, &dev)?;
@@ -254,6 +304,23 @@ fn run() -> Result<()> {
                 }
                 if g.truncated {
                     println!("caption truncated to 18 words");
+                }
+                if repeat > 0 {
+                    let mut runs: Vec<Vec<(String, f64)>> = Vec::new();
+                    for _ in 0..repeat {
+                        runs.push(pipe.generate(&caption, GenerateOptions { seed, use_mean })?.timings);
+                    }
+                    let mut obj = serde_json::Map::new();
+                    let mut line = Vec::new();
+                    for (i, (label, _)) in g.timings.iter().enumerate() {
+                        let ms = t2i::bench::median(runs.iter().map(|r| r[i].1).collect());
+                        line.push(format!("{label} {ms:.1} ms"));
+                        obj.insert(label.clone(), ms.into());
+                    }
+                    println!("timings (median of {repeat}): {}", line.join(", "));
+                    let p = out.join("timings.json");
+                    std::fs::write(&p, serde_json::Value::Object(obj).to_string())
+                        .with_context(|| format!("cannot write {}", p.display()))?;
                 }
             });
         }

@@ -126,7 +126,43 @@ impl<B: Backend> Generator<B> {
         }
     }
 
-    /// z [B, Z], sentence [B, D], words [B, D, T], pad [B, T]; `eps` [B, cond] or `None` for c = μ.
+    /// Number of stages (images of 64·2^i px).
+    pub fn num_stages(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// Stage 0 (`INIT_STAGE_G`): conditioning augmentation of the sentence vector, then the
+    /// 4×4 → 64×64 feature map h₀. `eps` [B, cond] or `None` for c = μ.
+    pub fn begin(
+        &self,
+        z: Tensor<B, 2>,
+        sentence: Tensor<B, 2>,
+        eps: Option<Tensor<B, 2>>,
+    ) -> (Tensor<B, 4>, crate::nn::conditioning_augmentation::Conditioning<B>) {
+        let cond = self.ca.forward(sentence, eps);
+        let h = self.init.forward(z, cond.code.clone());
+        (h, cond)
+    }
+
+    /// Refinement stage `stage` ≥ 1 (`NEXT_STAGE_G`): h_{i-1} and word features → h_i and
+    /// the word attention [B, T, s, s] computed on h_{i-1}'s grid (AttnGAN Eq. 2).
+    pub fn refine(
+        &self,
+        stage: usize,
+        h: Tensor<B, 4>,
+        words: Tensor<B, 3>,
+        pad: Tensor<B, 2, Bool>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        self.next[stage - 1].forward(h, words, pad)
+    }
+
+    /// The image of stage `stage` in [-1, 1] (`GET_IMAGE_G`).
+    pub fn image(&self, stage: usize, h: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.heads[stage].forward(h)
+    }
+
+    /// All stages at once. z [B, Z], sentence [B, D], words [B, D, T], pad [B, T]; `eps`
+    /// [B, cond] or `None` for c = μ.
     pub fn forward(
         &self,
         z: Tensor<B, 2>,
@@ -135,14 +171,13 @@ impl<B: Backend> Generator<B> {
         pad: Tensor<B, 2, Bool>,
         eps: Option<Tensor<B, 2>>,
     ) -> GeneratorOutput<B> {
-        let cond = self.ca.forward(sentence, eps);
-        let mut h = self.init.forward(z, cond.code);
-        let mut images = vec![self.heads[0].forward(h.clone())];
+        let (mut h, cond) = self.begin(z, sentence, eps);
+        let mut images = vec![self.image(0, h.clone())];
         let mut attention = Vec::new();
-        for (stage, head) in self.next.iter().zip(self.heads.iter().skip(1)) {
-            let (h_next, attn) = stage.forward(h, words.clone(), pad.clone());
+        for stage in 1..self.num_stages() {
+            let (h_next, attn) = self.refine(stage, h, words.clone(), pad.clone());
             h = h_next;
-            images.push(head.forward(h.clone()));
+            images.push(self.image(stage, h.clone()));
             attention.push(attn);
         }
         GeneratorOutput { images, attention, mu: cond.mu, logvar: cond.logvar }

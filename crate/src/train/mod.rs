@@ -1,8 +1,10 @@
 //! Training: DAMSM pretraining, GAN training, checkpoints, metrics.
 
 pub mod checkpoint;
+#[cfg(feature = "train")]
 pub mod damsm;
 pub mod ema;
+#[cfg(feature = "train")]
 pub mod gan;
 pub mod grad_clip;
 pub mod losses;
@@ -136,6 +138,7 @@ pub(crate) fn check_finite(step: u64, losses: &[(String, f32)]) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "train")]
 pub(crate) fn progress_bar(enabled: bool, start: u64, total: u64) -> indicatif::ProgressBar {
     if !enabled {
         return indicatif::ProgressBar::hidden();

@@ -1,0 +1,276 @@
+//! Exported inference models: `model.safetensors` + `config.json` + `vocab.json` (+ a
+//! `MODEL_CARD.md` written by the CLI).
+//!
+//! Only what inference needs is exported: the text encoder and the generator (with its
+//! conditioning augmentation), from the EMA copy. Tensors are named after the module tree
+//! (`text_encoder.rnn.fwd.…`, `generator.next.0.…`) and stored as f32 or f16. Loading checks
+//! the byte count and CRC-32 recorded in config.json, then every tensor's name, shape and
+//! dtype against the modules the config builds, and reports every mismatch at once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use burn::module::{Module, ParamId};
+use burn::prelude::*;
+use burn::store::{ModuleSnapshot, TensorSnapshot};
+use safetensors::{Dtype as StDtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ModelConfig;
+use crate::error::{Error, Result};
+use crate::models::attngan::Generator;
+use crate::text::rnn_encoder::RnnEncoder;
+use crate::text::vocab::Vocab;
+
+/// Value of `format` in config.json.
+pub const FORMAT: &str = "t2i-model";
+/// Version of the exported layout; bumped when names or semantics change.
+pub const VERSION: u32 = 1;
+
+/// Storage precision of the exported tensors (computation is always f32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightDtype {
+    F32,
+    F16,
+}
+
+impl WeightDtype {
+    fn safetensors(self) -> StDtype {
+        match self {
+            WeightDtype::F32 => StDtype::F32,
+            WeightDtype::F16 => StDtype::F16,
+        }
+    }
+}
+
+/// Where the tensors are and how to check that they arrived whole.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsInfo {
+    pub file: String,
+    pub dtype: WeightDtype,
+    pub bytes: u64,
+    /// CRC-32 (IEEE) of the whole file, lowercase hex.
+    pub crc32: String,
+}
+
+/// Provenance, shown in the model card and on the page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingInfo {
+    /// Dataset description (e.g. "Shapes, seed 0, 100000 training scenes").
+    pub data: String,
+    /// GAN optimisation steps.
+    pub steps: u64,
+    pub batch_size: usize,
+    /// Wall-clock seconds of GAN training (DAMSM pretraining not included).
+    pub wall_s: f64,
+    /// Where it was trained (free text).
+    pub hardware: String,
+    /// Anything a user should know (e.g. "small CPU model, placeholder for the shipped one").
+    pub note: String,
+}
+
+/// The `config.json` of an exported model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    pub format: String,
+    pub version: u32,
+    pub name: String,
+    pub model: ModelConfig,
+    pub weights: WeightsInfo,
+    pub training: TrainingInfo,
+}
+
+impl ExportConfig {
+    /// Parse and check config.json text; `origin` names the file in errors.
+    pub fn from_json(text: &str, origin: &str) -> Result<Self> {
+        let cfg: ExportConfig = serde_json::from_str(text)
+            .map_err(|e| Error::Weights { file: origin.to_string(), msg: format!("invalid config: {e}") })?;
+        if cfg.format != FORMAT {
+            return Err(Error::Weights {
+                file: origin.to_string(),
+                msg: format!("format is {:?}, expected {FORMAT:?}", cfg.format),
+            });
+        }
+        if cfg.version != VERSION {
+            return Err(Error::Weights {
+                file: origin.to_string(),
+                msg: format!("version {} is not supported (this build reads version {VERSION})", cfg.version),
+            });
+        }
+        cfg.model.validate()?;
+        if cfg.model.text.vocab_size < 2 {
+            return Err(Error::config("model.text.vocab_size", "must be at least 2 in an exported model"));
+        }
+        Ok(cfg)
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain data structures cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// The modules inference needs, under the names the safetensors file uses.
+#[derive(Module, Debug)]
+pub struct InferenceModel<B: Backend> {
+    pub text_encoder: RnnEncoder<B>,
+    pub generator: Generator<B>,
+}
+
+impl<B: Backend> InferenceModel<B> {
+    /// Freshly initialised modules of the shapes `model` describes.
+    pub fn new(model: &ModelConfig, device: &B::Device) -> Self {
+        Self {
+            text_encoder: RnnEncoder::new(&model.text, device),
+            generator: Generator::new(&model.gan, &model.text, device),
+        }
+    }
+}
+
+/// Serialise the modules to safetensors bytes in `dtype`.
+pub fn to_safetensors<B: Backend>(model: &InferenceModel<B>, dtype: WeightDtype) -> Result<Vec<u8>> {
+    let mut tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
+    for snap in model.collect(None, None, false) {
+        let name = snap.full_path();
+        let data = snap.to_data().map_err(|e| Error::Other(format!("cannot read tensor {name}: {e:?}")))?;
+        let values = data
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| Error::Other(format!("cannot read tensor {name}: {e:?}")))?;
+        let bytes: Vec<u8> = match dtype {
+            WeightDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            WeightDtype::F16 => values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
+        };
+        tensors.insert(name, (snap.shape.to_vec(), bytes));
+    }
+    let mut views = Vec::with_capacity(tensors.len());
+    for (name, (shape, bytes)) in &tensors {
+        let view = TensorView::new(dtype.safetensors(), shape.clone(), bytes)
+            .map_err(|e| Error::Other(format!("tensor {name}: {e}")))?;
+        views.push((name.clone(), view));
+    }
+    let meta =
+        HashMap::from([("format".to_string(), FORMAT.to_string()), ("version".to_string(), VERSION.to_string())]);
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error::Other(format!("cannot write safetensors: {e}")))
+}
+
+/// CRC-32 of `bytes` as lowercase hex, as recorded in [`WeightsInfo::crc32`].
+pub fn crc32_hex(bytes: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(bytes))
+}
+
+/// Build the inference modules from an exported model's three files (already read into
+/// memory: the browser hands over fetched bytes). Every problem with the weights is listed
+/// in one error.
+pub fn load_model<B: Backend>(cfg: &ExportConfig, weights: &[u8], device: &B::Device) -> Result<InferenceModel<B>> {
+    let file = cfg.weights.file.clone();
+    let err = |msg: String| Error::Weights { file: file.clone(), msg };
+    if weights.len() as u64 != cfg.weights.bytes {
+        return Err(err(format!(
+            "has {} bytes, config.json says {} (truncated or replaced file?)",
+            weights.len(),
+            cfg.weights.bytes
+        )));
+    }
+    let crc = crc32_hex(weights);
+    if crc != cfg.weights.crc32 {
+        return Err(err(format!("CRC-32 is {crc}, config.json says {} (corrupt file?)", cfg.weights.crc32)));
+    }
+    let st = SafeTensors::deserialize(weights).map_err(|e| err(format!("not a safetensors file: {e}")))?;
+    let mut model = InferenceModel::<B>::new(&cfg.model, device);
+    let expected = model.collect(None, None, false);
+    let want = cfg.weights.dtype.safetensors();
+
+    let mut problems = Vec::new();
+    let mut found: HashMap<String, TensorView<'_>> = st.tensors().into_iter().collect();
+    let mut snapshots = Vec::with_capacity(expected.len());
+    for snap in &expected {
+        let name = snap.full_path();
+        let Some(view) = found.remove(&name) else {
+            problems.push(format!("missing tensor {name} {:?}", snap.shape.as_slice()));
+            continue;
+        };
+        let mut ok = true;
+        if view.shape() != snap.shape.as_slice() {
+            problems.push(format!(
+                "tensor {name}: shape {:?}, the config needs {:?}",
+                view.shape(),
+                snap.shape.as_slice()
+            ));
+            ok = false;
+        }
+        if view.dtype() != want {
+            problems.push(format!("tensor {name}: dtype {:?}, config.json says {:?}", view.dtype(), cfg.weights.dtype));
+            ok = false;
+        }
+        if ok {
+            let values = decode(view.data(), cfg.weights.dtype);
+            let data = TensorData::new(values, snap.shape.clone());
+            let path: Vec<String> = name.split('.').map(str::to_string).collect();
+            let containers = snap.container_stack.clone().unwrap_or_default();
+            let id = snap.tensor_id.unwrap_or_else(ParamId::new);
+            snapshots.push(TensorSnapshot::from_data(data, path, containers, id));
+        }
+    }
+    let mut extra: Vec<String> = found.into_keys().collect();
+    extra.sort();
+    problems.extend(extra.into_iter().map(|n| format!("unexpected tensor {n} (not part of this model)")));
+    if !problems.is_empty() {
+        return Err(err(format!(
+            "does not match config.json ({} problem{}):\n  {}",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            problems.join("\n  ")
+        )));
+    }
+    let result = model.apply(snapshots, None, None, false);
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        let mut msgs: Vec<String> = result.errors.iter().map(|e| format!("{e:?}")).collect();
+        msgs.extend(result.missing.iter().map(|(p, _)| format!("not loaded: {p}")));
+        return Err(err(format!("could not be applied:\n  {}", msgs.join("\n  "))));
+    }
+    Ok(model)
+}
+
+fn decode(bytes: &[u8], dtype: WeightDtype) -> Vec<f32> {
+    match dtype {
+        WeightDtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        WeightDtype::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+    }
+}
+
+/// The three files of an exported model, as text and bytes.
+pub struct ExportFiles {
+    pub config: ExportConfig,
+    pub vocab: Vocab,
+    pub weights: Vec<u8>,
+}
+
+/// Everything `t2i export` writes, built in memory.
+pub fn export<B: Backend>(
+    name: &str,
+    model: &InferenceModel<B>,
+    config: &ModelConfig,
+    vocab: &Vocab,
+    dtype: WeightDtype,
+    training: TrainingInfo,
+) -> Result<ExportFiles> {
+    let weights = to_safetensors(model, dtype)?;
+    let config = ExportConfig {
+        format: FORMAT.into(),
+        version: VERSION,
+        name: name.into(),
+        model: config.clone(),
+        weights: WeightsInfo {
+            file: "model.safetensors".into(),
+            dtype,
+            bytes: weights.len() as u64,
+            crc32: crc32_hex(&weights),
+        },
+        training,
+    };
+    Ok(ExportFiles { config, vocab: vocab.clone(), weights })
+}
