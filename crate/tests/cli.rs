@@ -73,6 +73,31 @@ fn bad_inputs_are_clear_errors() {
     let ok = t2i(&["sample", "--model", &s(&gan), "a red zebra circle", "--out", &s(&out_dir)]);
     assert!(String::from_utf8_lossy(&ok.stdout).contains("unknown words (ignored): zebra"));
 
+    // Export for inference: the exported directory samples the same images (f32 exactly).
+    let exp = dir.join("export");
+    let ok = t2i(&["export", "--checkpoint", &s(&gan), "--out", &s(&exp)]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("max pixel difference vs the run: 0/255"));
+    for f in ["config.json", "vocab.json", "model.safetensors", "MODEL_CARD.md"] {
+        assert!(exp.join(f).is_file(), "{f} missing");
+    }
+    let exp_out = dir.join("exp_samples");
+    let caption = "a big green star above a small pink dot";
+    let ok = t2i(&["sample", "--model", &s(&exp), caption, "--seed", "7", "--out", &s(&exp_out)]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    for f in ["stage_64.png", "stage_128.png"] {
+        let a = image::open(out_dir.join(f)).unwrap().to_rgb8();
+        let b = image::open(exp_out.join(f)).unwrap().to_rgb8();
+        assert_eq!(a.as_raw(), b.as_raw(), "{f} differs between the run and its export");
+    }
+    fails_with(&t2i(&["sample", "--model", &s(&exp), caption, "--live"]), "EMA");
+    fails_with(&t2i(&["export", "--checkpoint", &s(&damsm), "--out", &s(&dir.join("x"))]), "damsm checkpoint");
+    let st = exp.join("model.safetensors");
+    let mut w = std::fs::read(&st).unwrap();
+    w[100] ^= 1;
+    std::fs::write(&st, &w).unwrap();
+    fails_with(&t2i(&["sample", "--model", &s(&exp), caption]), "CRC-32");
+
     // Empty caption and a caption with no known word.
     fails_with(&t2i(&["sample", "--model", &s(&gan), "  ", "--out", &s(&out_dir)]), "empty");
     fails_with(&t2i(&["sample", "--model", &s(&gan), "qwerty asdf", "--out", &s(&out_dir)]), "no word");

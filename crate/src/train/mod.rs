@@ -1,5 +1,8 @@
 //! Training: DAMSM pretraining, GAN training, checkpoints, metrics.
 
+// Without the `train` feature (the browser build) only checkpoints and run directories are used.
+#![cfg_attr(not(feature = "train"), allow(unused_imports))]
+
 pub mod checkpoint;
 #[cfg(feature = "train")]
 pub mod damsm;
@@ -61,6 +64,7 @@ pub struct TrainSummary {
     pub last_losses: Vec<(String, f32)>,
 }
 
+#[cfg(feature = "train")]
 pub(crate) fn adam(cfg: &RunConfig) -> AdamConfig {
     AdamConfig::new().with_beta_1(cfg.train.betas[0] as f32).with_beta_2(cfg.train.betas[1] as f32).with_epsilon(1e-8)
 }
@@ -77,6 +81,7 @@ pub fn test_source(cfg: &RunConfig, stage_sizes: Vec<usize>) -> ShapesSource {
 
 /// Prepare a fresh run directory (refusing to clobber an existing run) or check a resumed one.
 /// Returns the vocabulary to use.
+#[cfg(feature = "train")]
 pub(crate) fn prepare_run_dir(cfg: &RunConfig, opts: &TrainOptions, vocab_from: Option<&Path>) -> Result<Vocab> {
     let out = &opts.out;
     let ckpt = out.join("checkpoint.t2i");
@@ -112,6 +117,7 @@ pub(crate) fn prepare_run_dir(cfg: &RunConfig, opts: &TrainOptions, vocab_from: 
 }
 
 /// Check that a resumed checkpoint was made with the same model and data.
+#[cfg(feature = "train")]
 pub(crate) fn check_resume_config(cfg: &RunConfig, ckpt_config: &str, path: &Path) -> Result<()> {
     let old = RunConfig::from_toml(ckpt_config, path)?;
     if old.model != cfg.model || old.data != cfg.data || old.train.seed != cfg.train.seed {
@@ -125,10 +131,12 @@ pub(crate) fn check_resume_config(cfg: &RunConfig, ckpt_config: &str, path: &Pat
 
 /// Reseed the backend's own RNG (dropout) from (seed, step), so a resumed run draws the
 /// same dropout masks as an uninterrupted one.
+#[cfg(feature = "train")]
 pub(crate) fn seed_step<B: burn::tensor::backend::Backend>(device: &B::Device, seed: u64, step: u64) {
     B::seed(device, crate::rng::mix(seed ^ step.rotate_left(17)));
 }
 
+#[cfg(feature = "train")]
 pub(crate) fn check_finite(step: u64, losses: &[(String, f32)]) -> Result<()> {
     for (name, v) in losses {
         if !v.is_finite() {
