@@ -81,12 +81,14 @@ fn bad_inputs_are_clear_errors() {
     for f in ["config.json", "vocab.json", "model.safetensors", "MODEL_CARD.md"] {
         assert!(exp.join(f).is_file(), "{f} missing");
     }
-    let exp_out = dir.join("exp_samples");
+    let (run_out, exp_out) = (dir.join("run_samples"), dir.join("exp_samples"));
     let caption = "a big green star above a small pink dot";
-    let ok = t2i(&["sample", "--model", &s(&exp), caption, "--seed", "7", "--out", &s(&exp_out)]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    for (model, out) in [(&gan, &run_out), (&exp, &exp_out)] {
+        let ok = t2i(&["sample", "--model", &s(model), caption, "--seed", "7", "--out", &s(out)]);
+        assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    }
     for f in ["stage_64.png", "stage_128.png"] {
-        let a = image::open(out_dir.join(f)).unwrap().to_rgb8();
+        let a = image::open(run_out.join(f)).unwrap().to_rgb8();
         let b = image::open(exp_out.join(f)).unwrap().to_rgb8();
         assert_eq!(a.as_raw(), b.as_raw(), "{f} differs between the run and its export");
     }
