@@ -88,6 +88,8 @@ const events = (page) => page.evaluate(() => window.__bench.events);
 async function pageLoad(env, backend, caption) {
   const page = await env.context.newPage();
   h.trackErrors(page);
+  let weightRequests = 0;
+  page.on('request', (r) => { if (r.url().endsWith('/model.safetensors')) weightRequests++; });
   await page.addInitScript(PROBE);
   await page.goto(env.url + 'index.html' + h.query({ backend, caption, seed: SEED }));
   await h.waitDone(page, 1, { timeout: 600_000 });
@@ -98,7 +100,7 @@ async function pageLoad(env, backend, caption) {
     const n = performance.getEntriesByType('navigation')[0];
     return { dcl: n?.domContentLoadedEventEnd, load: n?.loadEventEnd };
   });
-  return { page, cold: done, finalDraw: final, ...nav };
+  return { page, cold: done, finalDraw: final, weightRequests, ...nav };
 }
 
 /** Type captions; per caption: input → busy → each stage drawn → seq. */
@@ -111,7 +113,10 @@ async function captions(page, list) {
     await h.waitDone(page, seq + 1, { timeout: 600_000 });
     const ev = (await events(page)).slice(from);
     const input = ev.find((e) => e.kind === 'input')?.t;
-    const busy = ev.find((e) => e.kind === 'state' && e.state === 'busy')?.t;
+    // Generation start: the last data-state=busy before the first stage is drawn (the page
+    // also sets busy as soon as the input arrives, before its debounce).
+    const firstDraw = ev.find((e) => e.kind === 'draw')?.t ?? Infinity;
+    const busy = ev.filter((e) => e.kind === 'state' && e.state === 'busy' && e.t <= firstDraw).at(-1)?.t;
     const row = { caption, busyToDone: NaN, inputToDone: NaN, draw: {}, engine: {} };
     const done = ev.find((e) => e.kind === 'seq' && e.seq >= seq + 1)?.t;
     row.busyToDone = done - busy;
@@ -141,6 +146,7 @@ async function benchBackend(backend) {
     return {
       backend, actual: actual.backend, label, pageErrors: errs,
       coldMs: cold.cold, warmLoadMs: warm.cold,
+      weightRequests: [cold.weightRequests, warm.weightRequests],
       stageDrawMs: Object.fromEntries(h.SIZES.map((s) => [s, med((r) => r.draw[s])])),
       busyToDoneMs: med((r) => r.busyToDone),
       inputToDoneMs: med((r) => r.inputToDone),
@@ -197,6 +203,7 @@ lines.push(`|---|${B.map(() => '---:').join('|')}|---:|`);
 const cum = (upto) => h.SIZES.filter((s) => s <= upto).reduce((a, s) => a + (nat[`${s}px`] ?? NaN), nat.text ?? 0);
 row('cold start: navigation → final image (fresh profile)', B.map((b) => ms(b.coldMs)));
 row('warm cache: navigation → final image', B.map((b) => ms(b.warmLoadMs)));
+row('model.safetensors requests (cold / warm load)', B.map((b) => b.weightRequests.join(' / ')));
 for (const s of h.SIZES) row(`caption → ${s}px drawn (from generation start)`, B.map((b) => ms(b.stageDrawMs[s])), ms(cum(s)));
 row('caption → done (generation start → data-seq)', B.map((b) => ms(b.busyToDoneMs)), ms(cum(h.SIZES.at(-1))));
 row('typing → done (incl. input debounce)', B.map((b) => ms(b.inputToDoneMs)));

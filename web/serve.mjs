@@ -45,10 +45,17 @@ export async function serve({ root = '.', port = 0, host = '127.0.0.1', quiet = 
         res.writeHead(404, { 'Content-Type': 'text/plain' }).end(`not found: ${path}`);
         return;
       }
+      // Revalidate every time (edits show at once) but answer 304 when nothing changed.
+      const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { ETag: etag, 'Cache-Control': 'no-cache' }).end();
+        return;
+      }
       res.writeHead(200, {
         'Content-Type': TYPES[extname(file)] || 'application/octet-stream',
         'Content-Length': info.size,
         'Cache-Control': 'no-cache',
+        ETag: etag,
       });
       if (req.method === 'HEAD') return res.end();
       createReadStream(file).pipe(res);
