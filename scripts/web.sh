@@ -32,6 +32,13 @@ build() {
   echo "building the wasm (first build: ~15 min on 2 cores)" >&2
   cargo build --target wasm32-unknown-unknown --profile web -p t2i --lib --no-default-features --features web
   local wasm=$TARGET_DIR/wasm32-unknown-unknown/web/t2i.wasm
+  local stamp
+  stamp="$(cksum < "$wasm") $(wasm-bindgen --version)"
+  if [[ -f web/pkg/t2i_bg.wasm && "$(cat web/pkg/.source 2>/dev/null)" == "$stamp" ]]; then
+    echo "web/pkg is up to date" >&2
+    sizes web/pkg/t2i_bg.wasm web/pkg/t2i.js
+    return
+  fi
   rm -rf web/pkg.tmp && mkdir -p web/pkg.tmp
   wasm-bindgen --target web --no-typescript --remove-name-section --out-dir web/pkg.tmp --out-name t2i "$wasm"
   if [[ -x node_modules/.bin/wasm-opt ]]; then
@@ -45,6 +52,7 @@ build() {
   else
     echo "wasm-opt not found (npm install provides it); the wasm is larger" >&2
   fi
+  echo "$stamp" > web/pkg.tmp/.source
   rm -rf web/pkg && mv web/pkg.tmp web/pkg
   sizes web/pkg/t2i_bg.wasm web/pkg/t2i.js
 }
