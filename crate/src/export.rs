@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::eval::evaluate::{EvalOptions, EvalReport, evaluate};
 use crate::pipeline::{GenerateOptions, Pipeline};
 use crate::train::run_dir::RunDir;
 use crate::weights::{ExportConfig, InferenceModel, TrainingInfo, WeightDtype, export};
@@ -27,6 +28,7 @@ pub fn export_run(
     dtype: WeightDtype,
     hardware: &str,
     note: &str,
+    eval_scenes: usize,
 ) -> Result<ExportReport> {
     type B = crate::CpuBackend;
     let device: Device<B> = Default::default();
@@ -61,8 +63,17 @@ pub fn export_run(
         .max()
         .unwrap_or(0);
 
+    // Quality, measured on the exported weights with the run's DAMSM encoders.
+    let evaluation = if eval_scenes > 0 {
+        let damsm = crate::train::damsm::load_damsm::<B>(run_dir, &device)?;
+        let opts = EvalOptions { scenes: eval_scenes, ..Default::default() };
+        Some(evaluate(&exported, Some(&damsm), &run.config.data, &opts)?)
+    } else {
+        None
+    };
+
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let card = model_card(&files.config, run_dir, &caption, max_pixel_diff);
+    let card = model_card(&files.config, &caption, max_pixel_diff, evaluation.as_ref());
     let written = vec![
         write_atomic(&out.join(&files.config.weights.file), &files.weights)?,
         write_atomic(&out.join("vocab.json"), files.vocab.to_json().as_bytes())?,
@@ -91,7 +102,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
 }
 
 /// The model card: data, config, training, files, and the export check.
-fn model_card(cfg: &ExportConfig, run_dir: &Path, probe: &str, diff: u8) -> String {
+fn model_card(cfg: &ExportConfig, probe: &str, diff: u8, evaluation: Option<&EvalReport>) -> String {
     let m = &cfg.model;
     let t = &cfg.training;
     let sizes: Vec<String> = (0..m.gan.stages).map(|i| format!("{} px", m.gan.stage_size(i))).collect();
@@ -118,13 +129,23 @@ fn model_card(cfg: &ExportConfig, run_dir: &Path, probe: &str, diff: u8) -> Stri
     );
     s += "## Training\n\n";
     s += &format!(
-        "| | |\n|---|---|\n| GAN steps | {} |\n| batch size | {} |\n| GAN wall time | {:.1} min |\n| hardware | {} |\n| run | `{}` |\n\n",
+        "| | |\n|---|---|\n| GAN steps | {} |\n| batch size | {} |\n| GAN wall time | {:.1} min |\n| hardware | {} |\n\n",
         t.steps,
         t.batch_size,
         t.wall_s / 60.0,
         t.hardware,
-        run_dir.display(),
     );
+    if let Some(e) = evaluation {
+        s += "## Evaluation (`t2i eval`)\n\n";
+        s += &format!(
+            "Shapes test split, {} scenes (one caption each, noise seed = scene index), judged from pixels by the \
+             procedural judge (`eval/judge.rs`). R-precision and FID use this run's DAMSM encoders; FID on DAMSM \
+             features is not comparable with published FIDs (Inception features).\n\n",
+            e.scenes
+        );
+        s += &e.table();
+        s += &format!("\nReference, {}.\n\n", e.real_summary());
+    }
     s += "## Files\n\n";
     s += &format!(
         "`{}`: {} bytes, {:?} storage, CRC-32 {}; EMA generator weights and the text encoder only \

@@ -152,8 +152,8 @@ pub fn to_safetensors<B: Backend>(model: &InferenceModel<B>, dtype: WeightDtype)
             .map_err(|e| Error::Other(format!("tensor {name}: {e}")))?;
         views.push((name.clone(), view));
     }
-    let meta =
-        HashMap::from([("format".to_string(), FORMAT.to_string()), ("version".to_string(), VERSION.to_string())]);
+    // One key: safetensors writes metadata in HashMap order, and equal exports must be equal bytes.
+    let meta = HashMap::from([("format".to_string(), format!("{FORMAT}/{VERSION}"))]);
     safetensors::serialize(views, Some(meta)).map_err(|e| Error::Other(format!("cannot write safetensors: {e}")))
 }
 

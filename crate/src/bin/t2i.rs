@@ -90,6 +90,9 @@ enum Cmd {
         /// A note for the model card and the page.
         #[arg(long, default_value = "")]
         note: String,
+        /// Evaluate the exported weights on this many test scenes (t2i eval) for the model card.
+        #[arg(long, default_value_t = 0)]
+        eval: usize,
     },
     /// Evaluate a model on the Shapes test split: the procedural judge's attribute accuracy per
     /// stage (all, held-out and seen color–shape pairs), diversity, and with DAMSM encoders
@@ -305,7 +308,7 @@ fn run() -> Result<()> {
             print!("{}", report.table());
             let pairs: Vec<String> = report.held_out_pairs.iter().map(|(p, n)| format!("{p} {n}")).collect();
             println!("held-out pairs among the scenes: {}", pairs.join(", "));
-            println!("real images: {}", report.real);
+            println!("{}", report.real_summary());
             println!("took {:.1} s", report.seconds);
             if let Some(p) = json {
                 let text = serde_json::to_string_pretty(&report).context("cannot serialise the report")?;
@@ -313,7 +316,7 @@ fn run() -> Result<()> {
                 println!("wrote {}", p.display());
             }
         }
-        Cmd::Export { checkpoint, out, name, dtype, hardware, note } => {
+        Cmd::Export { checkpoint, out, name, dtype, hardware, note, eval } => {
             let name = match name {
                 Some(n) => n,
                 None => out
@@ -325,7 +328,7 @@ fn run() -> Result<()> {
                 DtypeArg::F32 => WeightDtype::F32,
                 DtypeArg::F16 => WeightDtype::F16,
             };
-            let report = t2i::export::export_run(&checkpoint, &out, &name, dtype, &hardware, &note)?;
+            let report = t2i::export::export_run(&checkpoint, &out, &name, dtype, &hardware, &note, eval)?;
             for f in &report.files {
                 println!("wrote {}", f.display());
             }

@@ -127,7 +127,7 @@ impl EvalReport {
         push("  seen pairs", &|s| pct(s.seen.all_correct));
         push("color, held-out", &|s| pct(s.held_out.color));
         push("shape, held-out", &|s| pct(s.held_out.shape));
-        push("diversity (mean |Δ| across seeds)", &|s| format!("{:.3}", s.diversity));
+        push("diversity (mean abs. pixel difference across seeds)", &|s| format!("{:.3}", s.diversity));
         push("R-precision (DAMSM)", &|s| s.r_precision.map(pct).unwrap_or_else(|| "—".into()));
         push("FID (DAMSM features)", &|s| s.fid_damsm.map(|v| format!("{v:.2}")).unwrap_or_else(|| "—".into()));
         let head: Vec<String> = self.stages.iter().map(|s| format!("{0}×{0}", s.size)).collect();
@@ -137,6 +137,19 @@ impl EvalReport {
             out += &format!("| {name} | {} |\n", cells.join(" | "));
         }
         out
+    }
+
+    /// One line on the real-image references.
+    pub fn real_summary(&self) -> String {
+        let pct = |v: Option<f64>| v.map(|v| format!("{:.1} %", 100.0 * v)).unwrap_or_else(|| "—".into());
+        let r = &self.real;
+        format!(
+            "real test images: judge all-attributes-right {}, R-precision {}, FID (DAMSM features) between two \
+             disjoint real sets {}",
+            pct(r["judge"]["all_correct"].as_f64()),
+            pct(r["r_precision"].as_f64()),
+            r["fid_damsm_real_vs_real"].as_f64().map(|v| format!("{v:.2}")).unwrap_or_else(|| "—".into()),
+        )
     }
 }
 
