@@ -100,6 +100,23 @@ fn bad_inputs_are_clear_errors() {
     std::fs::write(&st, &w).unwrap();
     fails_with(&t2i(&["sample", "--model", &s(&exp), caption]), "CRC-32");
 
+    // Evaluation: a table and JSON with every stage, R-precision and FID from the run's DAMSM.
+    let json = dir.join("eval.json");
+    let ok = t2i(&["eval", "--model", &s(&gan), "--scenes", "12", "--json", &s(&json)]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("all attributes right"));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let stages = report["stages"].as_array().unwrap();
+    assert_eq!(stages.iter().map(|s| s["size"].as_u64().unwrap()).collect::<Vec<_>>(), vec![64, 128]);
+    for st in stages {
+        for k in ["background", "color", "shape", "all_correct"] {
+            let v = st["all"][k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{k} = {v}");
+        }
+    }
+    assert!(stages[1]["r_precision"].as_f64().is_some() && stages[1]["fid_damsm"].as_f64().unwrap() >= 0.0);
+    assert_eq!(report["real"]["judge"]["all_correct"].as_f64(), Some(1.0), "the judge must read real images");
+
     // Empty caption and a caption with no known word.
     fails_with(&t2i(&["sample", "--model", &s(&gan), "  ", "--out", &s(&out_dir)]), "empty");
     fails_with(&t2i(&["sample", "--model", &s(&gan), "qwerty asdf", "--out", &s(&out_dir)]), "no word");
