@@ -111,8 +111,19 @@ pub struct TrainConfig {
     pub sample_every: u64,
     /// Write a checkpoint every N steps (0: only at the end).
     pub checkpoint_every: u64,
+    /// Evaluate the EMA generator (`t2i eval` on `eval_scenes` test scenes) every N GAN steps
+    /// and append the result to metrics.jsonl (0: never).
+    #[serde(default)]
+    pub eval_every: u64,
+    /// Test scenes per periodic evaluation.
+    #[serde(default = "default_eval_scenes")]
+    pub eval_scenes: usize,
     /// Seed of the host RNG that draws data and noise.
     pub seed: u64,
+}
+
+fn default_eval_scenes() -> usize {
+    200
 }
 
 /// Where training data come from.
@@ -197,6 +208,9 @@ impl RunConfig {
             return Err(Error::config("train.lambda", "must be ≥ 0"));
         }
         positive("train.rnn_grad_clip", t.rnn_grad_clip)?;
+        if t.eval_every > 0 && t.eval_scenes < 2 {
+            return Err(Error::config("train.eval_scenes", "must be at least 2 when train.eval_every is set"));
+        }
         if self.data.kind != "shapes" {
             return Err(Error::config("data.kind", format!("unknown dataset {:?} (known: shapes)", self.data.kind)));
         }

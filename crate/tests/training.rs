@@ -29,6 +29,8 @@ fn gan_checkpoints_resumes_exactly_and_samples() {
     cfg.train.gan_steps = 4;
     cfg.train.checkpoint_every = 2;
     cfg.train.sample_every = 2;
+    cfg.train.eval_every = 4;
+    cfg.train.eval_scenes = 6;
     let dev = Default::default();
     let damsm = root.join("damsm");
     train_damsm::<AD>(&cfg, &TrainOptions::new(&damsm), &dev).unwrap();
@@ -58,11 +60,15 @@ fn gan_checkpoints_resumes_exactly_and_samples() {
     assert!(max <= 1.0, "resumed run diverged from the uninterrupted one: max pixel diff {max}");
     let la = std::fs::read_to_string(a.join("metrics.jsonl")).unwrap();
     let lb = std::fs::read_to_string(b.join("metrics.jsonl")).unwrap();
-    assert_eq!(la.lines().count(), 4);
-    assert_eq!(lb.lines().count(), 4);
-    let loss = |s: &str| -> Vec<f64> {
-        s.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss_d"].as_f64().unwrap()).collect()
-    };
+    // Four loss records and, at step 4, one evaluation record in each log.
+    assert_eq!(la.lines().count(), 5);
+    assert_eq!(lb.lines().count(), 5);
+    let records = |s: &str| -> Vec<serde_json::Value> { s.lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+    let eval = records(&la).into_iter().find(|r| r.get("eval").is_some()).expect("no eval record");
+    assert_eq!(eval["step"].as_u64(), Some(4));
+    assert_eq!(eval["eval"]["stages"].as_array().map(Vec::len), Some(2));
+    assert!(eval["eval"]["stages"][1]["r_precision"].as_f64().is_some());
+    let loss = |s: &str| -> Vec<f64> { records(s).iter().filter_map(|r| r["loss_d"].as_f64()).collect() };
     let (da, db) = (loss(&la), loss(&lb));
     for (x, y) in da.iter().zip(&db) {
         assert!((x - y).abs() < 1e-4, "loss streams differ: {da:?} vs {db:?}");

@@ -116,6 +116,17 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
     },
+    /// Plot a run's training curves (losses; accuracy and R-precision when it evaluated itself) as SVG.
+    Plot {
+        /// A run directory (its metrics.jsonl) or a metrics.jsonl file.
+        run: PathBuf,
+        /// Output SVG (default: RUN/curves.svg).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Moving-average window for the losses, in steps.
+        #[arg(long, default_value_t = 25)]
+        window: usize,
+    },
     /// Time generator forward (batch 1, 16) and DAMSM/GAN training steps; prints a table.
     Bench {
         /// Config file or preset.
@@ -315,6 +326,17 @@ fn run() -> Result<()> {
                 std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
                 println!("wrote {}", p.display());
             }
+        }
+        Cmd::Plot { run, out, window } => {
+            let (log, dir) = if run.is_dir() {
+                (run.join("metrics.jsonl"), run.clone())
+            } else {
+                (run.clone(), run.parent().map(PathBuf::from).unwrap_or_default())
+            };
+            let out = out.unwrap_or_else(|| dir.join("curves.svg"));
+            let curves = t2i::render::curves::read_metrics(&log)?;
+            t2i::render::curves::plot_svg(&curves, &out, window)?;
+            println!("wrote {}", out.display());
         }
         Cmd::Export { checkpoint, out, name, dtype, hardware, note, eval } => {
             let name = match name {

@@ -139,6 +139,20 @@ impl EvalReport {
         out
     }
 
+    /// One line on the final stage: all-attributes-right, color, shape, R-precision.
+    pub fn headline(&self) -> String {
+        let Some(s) = self.stages.last() else { return String::new() };
+        format!(
+            "eval {} px: all right {:.1} %, color {:.1} %, shape {:.1} %, background {:.1} %, R-precision {}",
+            s.size,
+            100.0 * s.all.all_correct,
+            100.0 * s.all.color,
+            100.0 * s.all.shape,
+            100.0 * s.all.background,
+            s.r_precision.map(|v| format!("{:.1} %", 100.0 * v)).unwrap_or_else(|| "—".into())
+        )
+    }
+
     /// One line on the real-image references.
     pub fn real_summary(&self) -> String {
         let pct = |v: Option<f64>| v.map(|v| format!("{:.1} %", 100.0 * v)).unwrap_or_else(|| "—".into());

@@ -13,7 +13,7 @@ use image::RgbImage;
 use web_time::Instant;
 
 use super::checkpoint::Checkpoint;
-use super::damsm::{damsm_loss, load_damsm, scalar};
+use super::damsm::{Damsm, damsm_loss, load_damsm, scalar};
 use super::ema::Ema;
 use super::losses::{discriminator_loss, generator_adv_loss, kl_loss};
 use super::metrics_log::MetricsLog;
@@ -24,6 +24,7 @@ use super::{
 use crate::config::RunConfig;
 use crate::data::batcher::tokens_tensor;
 use crate::error::{Error, Result};
+use crate::eval::evaluate::{EvalOptions, evaluate};
 use crate::models::attngan::Generator;
 use crate::models::damsm::ImageEncoder;
 use crate::models::discriminators::Discriminators;
@@ -209,6 +210,22 @@ pub fn train_gan<B: AutodiffBackend>(
                 device: device.clone(),
             };
             write_samples(&pipe, &sample_captions, &opts.out.join("samples"), step)?;
+        }
+        if t.eval_every > 0 && step % t.eval_every == 0 {
+            let pipe = Pipeline {
+                config: mc.clone(),
+                vocab: vocab.clone(),
+                text: text.clone(),
+                generator: ema.apply(generator.valid()),
+                device: device.clone(),
+            };
+            let damsm = Damsm { text: text.clone(), image: image.valid(), vocab: vocab.clone(), config: cfg.clone() };
+            let eval_opts =
+                EvalOptions { scenes: t.eval_scenes, diversity_captions: 4, diversity_seeds: 4, ..Default::default() };
+            let report = evaluate(&pipe, Some(&damsm), &cfg.data, &eval_opts)?;
+            let value = serde_json::to_value(&report).map_err(|e| Error::Other(format!("eval report: {e}")))?;
+            log.append(&[("step", step.into()), ("eval", value)])?;
+            pb.println(format!("step {step}: {}", report.headline()));
         }
         if opts.stop_requested() {
             interrupted = true;
