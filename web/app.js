@@ -2,7 +2,7 @@
 // Every piece of user or model text reaches the DOM through textContent or attributes.
 
 import { listModels, getEngine, captionWords, MAX_WORDS } from './engine.js';
-import { drawOverlay, drawBlended, colormapGradient } from './overlay.js';
+import { drawOverlay, drawBlended, colormapGradient, stageFrame } from './overlay.js';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -149,20 +149,7 @@ function buildStages(sizes) {
     figure.className = 'stage';
     figure.dataset.size = String(size);
     figure.dataset.pending = '';
-    const frame = document.createElement('div');
-    frame.className = 'frame';
-    const image = document.createElement('canvas');
-    image.className = 'stage-image';
-    image.dataset.size = String(size);
-    image.width = image.height = size;
-    image.setAttribute('role', 'img');
-    image.setAttribute('aria-label', `Stage ${i + 1}, ${size} × ${size} pixels: not generated yet`);
-    const overlay = document.createElement('canvas');
-    overlay.className = 'stage-overlay';
-    overlay.dataset.size = String(size);
-    overlay.width = overlay.height = size;
-    overlay.setAttribute('aria-hidden', 'true');
-    frame.append(image, overlay);
+    const { frame, image, overlay } = stageFrame(size, `Stage ${i + 1}, ${size} × ${size} pixels: not generated yet`);
     const cap = document.createElement('figcaption');
     const dims = document.createElement('span');
     dims.className = 'dims';

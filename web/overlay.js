@@ -132,3 +132,25 @@ export function drawBlended(canvas, result, stage, token, opacity) {
   ctx.drawImage(tmp, 0, 0);
   ctx.restore();
 }
+
+/**
+ * The two stacked canvases of one stage: `canvas.stage-image` (the generated pixels) under
+ * `canvas.stage-overlay` (attention), inside a `div.frame`. Shared by the page and the widget.
+ */
+export function stageFrame(size, label) {
+  const frame = document.createElement('div');
+  frame.className = 'frame';
+  const image = document.createElement('canvas');
+  image.className = 'stage-image';
+  image.dataset.size = String(size);
+  image.width = image.height = size;
+  image.setAttribute('role', 'img');
+  image.setAttribute('aria-label', label);
+  const overlay = document.createElement('canvas');
+  overlay.className = 'stage-overlay';
+  overlay.dataset.size = String(size);
+  overlay.width = overlay.height = size;
+  overlay.setAttribute('aria-hidden', 'true');
+  frame.append(image, overlay);
+  return { frame, image, overlay };
+}

@@ -5,7 +5,7 @@
 // The host gets data-state (loading | done | error) and data-seq (finished generations).
 
 import { getEngine, captionWords } from './engine.js';
-import { drawOverlay } from './overlay.js';
+import { drawOverlay, stageFrame } from './overlay.js';
 
 const CSS = `
 :host { display: block; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -137,20 +137,7 @@ class T2iWidget extends HTMLElement {
     this.#figures = sizes.map((size, i) => {
       const fig = document.createElement('figure');
       fig.className = 'pending';
-      const frame = document.createElement('div');
-      frame.className = 'frame';
-      const image = document.createElement('canvas');
-      image.className = 'stage-image';
-      image.dataset.size = String(size);
-      image.width = image.height = size;
-      image.setAttribute('role', 'img');
-      image.setAttribute('aria-label', `Stage ${i + 1}, ${size} × ${size} pixels`);
-      const overlay = document.createElement('canvas');
-      overlay.className = 'stage-overlay';
-      overlay.dataset.size = String(size);
-      overlay.width = overlay.height = size;
-      overlay.setAttribute('aria-hidden', 'true');
-      frame.append(image, overlay);
+      const { frame, image, overlay } = stageFrame(size, `Stage ${i + 1}, ${size} × ${size} pixels`);
       const cap = document.createElement('figcaption');
       cap.textContent = `${size} × ${size}`;
       fig.append(frame, cap);

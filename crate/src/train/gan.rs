@@ -201,24 +201,20 @@ pub fn train_gan<B: AutodiffBackend>(
         pb.set_position(step);
         pb.set_message(format!("D {:.3} G {:.3} {:.1} img/s", values[0].1, values[1].1, bsz as f64 / dt));
         last = values;
+        // The EMA generator behind the inference pipeline, for samples and evaluation.
+        let ema_pipeline = |generator: &Generator<B>| Pipeline {
+            config: mc.clone(),
+            vocab: vocab.clone(),
+            text: text.clone(),
+            generator: ema.apply(generator.valid()),
+            device: device.clone(),
+        };
         if t.sample_every > 0 && step % t.sample_every == 0 {
-            let pipe = Pipeline {
-                config: mc.clone(),
-                vocab: vocab.clone(),
-                text: text.clone(),
-                generator: ema.apply(generator.valid()),
-                device: device.clone(),
-            };
+            let pipe = ema_pipeline(&generator);
             write_samples(&pipe, &sample_captions, &opts.out.join("samples"), step)?;
         }
         if t.eval_every > 0 && step % t.eval_every == 0 {
-            let pipe = Pipeline {
-                config: mc.clone(),
-                vocab: vocab.clone(),
-                text: text.clone(),
-                generator: ema.apply(generator.valid()),
-                device: device.clone(),
-            };
+            let pipe = ema_pipeline(&generator);
             let damsm = Damsm { text: text.clone(), image: image.valid(), vocab: vocab.clone(), config: cfg.clone() };
             let eval_opts =
                 EvalOptions { scenes: t.eval_scenes, diversity_captions: 4, diversity_seeds: 4, ..Default::default() };
