@@ -47,7 +47,7 @@ pub fn export_run(
         hardware: hardware.to_string(),
         note: note.to_string(),
     };
-    let files = export(name, &model, &source.config, &source.vocab, dtype, training)?;
+    let files = export(name, &model, &source.config, &source.vocab, dtype, training, Some(run.config.data.clone()))?;
 
     // Round trip: the exported bytes must reproduce the run's generator.
     let exported = Pipeline::<B>::from_export(&files.config, &files.vocab.to_json(), &files.weights, &device)?;

@@ -15,7 +15,7 @@ use burn::store::{ModuleSnapshot, TensorSnapshot};
 use safetensors::{Dtype as StDtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ModelConfig;
+use crate::config::{DataConfig, ModelConfig};
 use crate::error::{Error, Result};
 use crate::models::attngan::Generator;
 use crate::text::rnn_encoder::RnnEncoder;
@@ -81,6 +81,9 @@ pub struct ExportConfig {
     pub model: ModelConfig,
     pub weights: WeightsInfo,
     pub training: TrainingInfo,
+    /// The dataset the model was trained on (what `t2i eval` evaluates it on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataConfig>,
 }
 
 impl ExportConfig {
@@ -257,6 +260,7 @@ pub fn export<B: Backend>(
     vocab: &Vocab,
     dtype: WeightDtype,
     training: TrainingInfo,
+    data: Option<DataConfig>,
 ) -> Result<ExportFiles> {
     let weights = to_safetensors(model, dtype)?;
     let config = ExportConfig {
@@ -271,6 +275,7 @@ pub fn export<B: Backend>(
             crc32: crc32_hex(&weights),
         },
         training,
+        data,
     };
     Ok(ExportFiles { config, vocab: vocab.clone(), weights })
 }

@@ -25,7 +25,7 @@ fn exported(dtype: WeightDtype) -> (InferenceModel<B>, ExportFiles) {
     let v = vocab();
     let cfg = model_config(&v);
     let model = InferenceModel::<B>::new(&cfg, &dev);
-    let files = export("test", &model, &cfg, &v, dtype, TrainingInfo::default()).unwrap();
+    let files = export("test", &model, &cfg, &v, dtype, TrainingInfo::default(), None).unwrap();
     (model, files)
 }
 
@@ -64,6 +64,7 @@ fn f32_round_trip_is_exact_and_f16_is_close() {
         &f32_files.vocab,
         WeightDtype::F16,
         TrainingInfo::default(),
+        None,
     )
     .unwrap();
     let ratio = half.weights.len() as f64 / f32_files.weights.len() as f64;

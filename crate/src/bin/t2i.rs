@@ -309,9 +309,17 @@ fn run() -> Result<()> {
                     Some(d) => Some(t2i::train::damsm::load_damsm::<B>(d, &dev)?),
                     None => None,
                 };
-                let data = match &encoders {
-                    Some(e) => e.config.data.clone(),
-                    None => RunConfig::preset("cpu").context("the cpu preset is missing")?.data,
+                let exported = model.join("config.json");
+                let data = match (&encoders, exported.is_file()) {
+                    (Some(e), _) => e.config.data.clone(),
+                    (None, true) => {
+                        let text = std::fs::read_to_string(&exported)
+                            .with_context(|| format!("cannot read {}", exported.display()))?;
+                        t2i::weights::ExportConfig::from_json(&text, &exported.display().to_string())?
+                            .data
+                            .with_context(|| format!("{} does not name its dataset", exported.display()))?
+                    }
+                    (None, false) => bail!("{}: no dataset to evaluate on", model.display()),
                 };
                 let opts = t2i::eval::evaluate::EvalOptions { scenes, ..Default::default() };
                 t2i::eval::evaluate::evaluate(&pipe, encoders.as_ref(), &data, &opts)?
