@@ -13,6 +13,7 @@ const el = {
   model: $('model'),
   modelField: $('model-field'),
   modelNote: $('model-note'),
+  captionHelp: $('caption-help'),
   loading: $('loading'),
   progress: $('progress'),
   progressLabel: $('progress-label'),
@@ -121,6 +122,11 @@ function useEngine(engine) {
   el.modelNote.textContent = training.note ? `About this model: ${training.note}` : '';
   el.modelNote.hidden = !training.note;
   if (training.data) el.modelNote.title = `Trained on ${training.data}, ${training.steps ?? '?'} steps`;
+  // The words this model knows, from its vocabulary (index 0 is the end token).
+  const words = engine.vocab.slice(1).sort();
+  el.captionHelp.textContent = words.length
+    ? `Regenerates as you type. This model knows ${words.length} words: ${words.join(', ')}.`
+    : 'Regenerates as you type.';
   buildStages(engine.sizes);
   setState('ready');
   setStatus(`Model ready on ${el.backend.textContent}.`);
