@@ -283,6 +283,14 @@ mod tests {
             let cfg = RunConfig::preset(name).unwrap_or_else(|| panic!("preset {name} invalid"));
             cfg.validate().unwrap();
         }
+        // Every config file in the repo (presets and run configs such as shapes.toml) loads.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                RunConfig::load(path.to_str().unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+        }
         let paper = RunConfig::preset("paper").unwrap();
         assert_eq!((paper.model.gan.gf, paper.model.gan.df, paper.model.gan.z_dim), (32, 64, 100));
         assert_eq!(paper.model.text.feature_dim(), 256);
