@@ -7,7 +7,8 @@ use burn::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::eval::evaluate::{EvalOptions, EvalReport, evaluate};
-use crate::pipeline::{GenerateOptions, Pipeline};
+use crate::pipeline::{GenerateOptions, Pipeline, Weights};
+use crate::train::damsm::damsm_from_run;
 use crate::train::run_dir::RunDir;
 use crate::weights::{ExportConfig, InferenceModel, TrainingInfo, WeightDtype, export};
 
@@ -32,22 +33,26 @@ pub fn export_run(
 ) -> Result<ExportReport> {
     type B = crate::CpuBackend;
     let device: Device<B> = Default::default();
+    // The run's checkpoint is read once; the DAMSM encoders (for --eval) come from it too.
     let run = RunDir::open(run_dir)?;
-    let source = Pipeline::<B>::load(run_dir, &device)?;
+    let run_config = run.config.clone();
+    let (step, wall_s) = (run.checkpoint.step, run.checkpoint.elapsed_s);
+    let damsm = if eval_scenes > 0 { Some(damsm_from_run::<B>(&run, &device)?) } else { None };
+    let source = Pipeline::<B>::from_run(run, Weights::Ema, &device)?;
     let model = InferenceModel { text_encoder: source.text.clone(), generator: source.generator.clone() };
-    let data = &run.config.data;
+    let data = &run_config.data;
     let training = TrainingInfo {
         data: format!(
             "Shapes (procedural), data seed {}, {} training scenes, 5 captions each",
             data.seed, data.train_scenes
         ),
-        steps: run.checkpoint.step,
-        batch_size: run.config.train.batch_size,
-        wall_s: run.checkpoint.elapsed_s,
+        steps: step,
+        batch_size: run_config.train.batch_size,
+        wall_s,
         hardware: hardware.to_string(),
         note: note.to_string(),
     };
-    let files = export(name, &model, &source.config, &source.vocab, dtype, training, Some(run.config.data.clone()))?;
+    let files = export(name, &model, &source.config, &source.vocab, dtype, training, Some(data.clone()))?;
 
     // Round trip: the exported bytes must reproduce the run's generator.
     let exported = Pipeline::<B>::from_export(&files.config, &files.vocab.to_json(), &files.weights, &device)?;
@@ -64,12 +69,12 @@ pub fn export_run(
         .unwrap_or(0);
 
     // Quality, measured on the exported weights with the run's DAMSM encoders.
-    let evaluation = if eval_scenes > 0 {
-        let damsm = crate::train::damsm::load_damsm::<B>(run_dir, &device)?;
-        let opts = EvalOptions { scenes: eval_scenes, ..Default::default() };
-        Some(evaluate(&exported, Some(&damsm), &run.config.data, &opts)?)
-    } else {
-        None
+    let evaluation = match &damsm {
+        Some(damsm) => {
+            let opts = EvalOptions { scenes: eval_scenes, ..Default::default() };
+            Some(evaluate(&exported, Some(damsm), &run_config.data, &opts)?)
+        }
+        None => None,
     };
 
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;

@@ -89,7 +89,11 @@ impl<B: Backend> Pipeline<B> {
             }
             return Self::load_export_dir(dir, device);
         }
-        let run = RunDir::open(dir)?;
+        Self::from_run(RunDir::open(dir)?, weights, device)
+    }
+
+    /// Build from an opened GAN training run.
+    pub fn from_run(run: RunDir, weights: Weights, device: &B::Device) -> Result<Self> {
         run.require_kind("gan", "sampling needs a trained GAN (t2i train gan)")?;
         let config = run.model_config();
         let ck = &run.checkpoint;

@@ -9,6 +9,7 @@ use t2i::config::RunConfig;
 use t2i::data::shapes::{self, Split};
 use t2i::pipeline::{GenerateOptions, Pipeline, Weights, attention_sheet};
 use t2i::train::TrainOptions;
+use t2i::train::run_dir::RunDir;
 use t2i::weights::WeightDtype;
 
 #[derive(Parser)]
@@ -303,11 +304,21 @@ fn run() -> Result<()> {
         Cmd::Eval { model, damsm, scenes, live, json, device } => {
             let report = with_backend!(device, B, dev, {
                 let weights = if live { Weights::Live } else { Weights::Ema };
-                let pipe = Pipeline::<B>::load_weights(&model, weights, &dev)?;
-                let damsm_dir = damsm.or_else(|| model.join("checkpoint.t2i").is_file().then(|| model.clone()));
-                let encoders = match &damsm_dir {
-                    Some(d) => Some(t2i::train::damsm::load_damsm::<B>(d, &dev)?),
-                    None => None,
+                // A training run's checkpoint is read once: generator, and its DAMSM encoders
+                // unless --damsm names others.
+                let (pipe, encoders) = if model.join("checkpoint.t2i").is_file() {
+                    let run = RunDir::open(&model)?;
+                    let own = match damsm {
+                        None => Some(t2i::train::damsm::damsm_from_run::<B>(&run, &dev)?),
+                        Some(_) => None,
+                    };
+                    (Pipeline::<B>::from_run(run, weights, &dev)?, own)
+                } else {
+                    (Pipeline::<B>::load_weights(&model, weights, &dev)?, None)
+                };
+                let encoders = match (&damsm, encoders) {
+                    (Some(d), _) => Some(t2i::train::damsm::load_damsm::<B>(d, &dev)?),
+                    (None, own) => own,
                 };
                 let exported = model.join("config.json");
                 let data = match (&encoders, exported.is_file()) {

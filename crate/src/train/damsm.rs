@@ -182,10 +182,14 @@ pub(crate) fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
 
 /// Load trained DAMSM encoders from a run directory.
 pub fn load_damsm<B: Backend>(dir: &Path, device: &B::Device) -> Result<Damsm<B>> {
-    let run = RunDir::open(dir)?;
+    damsm_from_run(&RunDir::open(dir)?, device)
+}
+
+/// The DAMSM encoders of an opened DAMSM or GAN run (both checkpoints carry them).
+pub fn damsm_from_run<B: Backend>(run: &RunDir, device: &B::Device) -> Result<Damsm<B>> {
     let m = run.model_config();
     let ck = &run.checkpoint;
     let text = ck.load_module("text_encoder", RnnEncoder::new(&m.text, device), device)?;
     let image = ck.load_module("image_encoder", ImageEncoder::new(&m.damsm, &m.text, device), device)?;
-    Ok(Damsm { text, image, vocab: run.vocab, config: run.config })
+    Ok(Damsm { text, image, vocab: run.vocab.clone(), config: run.config.clone() })
 }
