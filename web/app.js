@@ -3,6 +3,7 @@
 
 import { listModels, getEngine, captionWords, MAX_WORDS } from './engine.js';
 import { drawOverlay, drawBlended, colormapGradient, stageFrame } from './overlay.js';
+import { wordChip } from './chips.js';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -196,36 +197,8 @@ function renderChips(caption, result) {
   const key = JSON.stringify([!!result, words]);
   if (key === state.chipsKey) return;
   state.chipsKey = key;
-  const chips = words.map(({ word, kind, index }) => {
-    if (kind === 'known' && result) {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'word-chip';
-      b.dataset.index = String(index);
-      b.dataset.word = word;
-      b.textContent = word;
-      b.title = `Show where the model placed “${word}”`;
-      b.setAttribute('aria-pressed', 'false');
-      b.addEventListener('pointerenter', () => setPreview(index));
-      b.addEventListener('pointerleave', () => setPreview(null));
-      b.addEventListener('focus', () => setPreview(index));
-      b.addEventListener('blur', () => setPreview(null));
-      b.addEventListener('click', () => togglePressed(index, word));
-      return b;
-    }
-    const s = document.createElement('span');
-    s.className = `word-chip ${kind === 'known' ? 'inactive' : kind}`;
-    s.dataset.word = word;
-    s.textContent = word;
-    if (kind === 'unknown') {
-      s.title = `“${word}” is not in this model's vocabulary, so the model ignores it`;
-      s.setAttribute('aria-label', `${word} (unknown word, ignored)`);
-    } else if (kind === 'dropped') {
-      s.title = `Only the first ${MAX_WORDS} known words are used; “${word}” was cut`;
-      s.setAttribute('aria-label', `${word} (cut, past ${MAX_WORDS} words)`);
-    }
-    return s;
-  });
+  const handlers = { onPreview: setPreview, onToggle: togglePressed };
+  const chips = words.map((w) => wordChip(w, !!result, handlers));
   el.chips.replaceChildren(...chips);
   const unknown = words.filter((w) => w.kind === 'unknown').map((w) => w.word);
   el.unknown.textContent = unknown.length

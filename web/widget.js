@@ -6,6 +6,7 @@
 
 import { getEngine, captionWords } from './engine.js';
 import { drawOverlay, stageFrame } from './overlay.js';
+import { wordChip } from './chips.js';
 
 const CSS = `
 :host { display: block; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -205,38 +206,17 @@ class T2iWidget extends HTMLElement {
     this.#pressed = null;
     this.#preview = null;
     const words = captionWords(caption, result, this.#engine?.vocab ?? []);
-    this.#ui.chips.replaceChildren(
-      ...words.map(({ word, kind, index }) => {
-        if (kind === 'known' && result) {
-          const b = document.createElement('button');
-          b.type = 'button';
-          b.className = 'word-chip';
-          b.dataset.index = String(index);
-          b.dataset.word = word;
-          b.textContent = word;
-          b.setAttribute('aria-pressed', 'false');
-          b.addEventListener('pointerenter', () => this.#setPreview(index));
-          b.addEventListener('pointerleave', () => this.#setPreview(null));
-          b.addEventListener('focus', () => this.#setPreview(index));
-          b.addEventListener('blur', () => this.#setPreview(null));
-          b.addEventListener('click', () => {
-            this.#pressed = this.#pressed === index ? null : index;
-            for (const c of this.#ui.chips.querySelectorAll('button')) {
-              c.setAttribute('aria-pressed', String(Number(c.dataset.index) === this.#pressed));
-            }
-            this.#overlays();
-          });
-          return b;
+    const handlers = {
+      onPreview: (index) => this.#setPreview(index),
+      onToggle: (index) => {
+        this.#pressed = this.#pressed === index ? null : index;
+        for (const c of this.#ui.chips.querySelectorAll('button')) {
+          c.setAttribute('aria-pressed', String(Number(c.dataset.index) === this.#pressed));
         }
-        const s = document.createElement('span');
-        s.className = `word-chip ${kind === 'known' ? '' : kind}`.trim();
-        s.dataset.word = word;
-        s.textContent = word;
-        if (kind === 'unknown') s.title = `“${word}” is not in the model's vocabulary and is ignored`;
-        if (kind === 'dropped') s.title = `past the 18-word limit, ignored`;
-        return s;
-      }),
-    );
+        this.#overlays();
+      },
+    };
+    this.#ui.chips.replaceChildren(...words.map((w) => wordChip(w, !!result, handlers)));
   }
 
   #setPreview(index) {
