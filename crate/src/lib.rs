@@ -12,8 +12,12 @@ pub mod error;
 pub mod eval;
 #[cfg(all(feature = "train", any(feature = "flex", feature = "ndarray")))]
 pub mod export;
+#[cfg(feature = "train")]
+pub mod import;
 pub mod models;
 pub mod nn;
+#[cfg(feature = "train")]
+pub mod npy;
 pub mod pipeline;
 pub mod render;
 pub mod rng;

@@ -41,6 +41,9 @@ pub struct Generation {
     pub truncated: bool,
     /// (label, milliseconds) for text encoding and each stage (\"64px\", \"128px\", …).
     pub timings: Vec<(String, f64)>,
+    /// The generator's raw output per stage, CHW in [-1, 1] before rounding to pixels; only
+    /// filled by [`Pipeline::generate_with`] with `keep_raw` (comparisons with PyTorch).
+    pub raw: Vec<Vec<f32>>,
 }
 
 /// Options of one request.
@@ -159,7 +162,21 @@ impl<B: Backend> Pipeline<B> {
 
     /// Generate for several captions at once (one forward pass).
     pub fn generate_batch(&self, captions: &[&str], opts: &[GenerateOptions]) -> Result<Vec<Generation>> {
-        futures_lite::future::block_on(self.run(captions, opts, &mut |_, _| {}))
+        futures_lite::future::block_on(self.run(captions, opts, None, false, &mut |_, _| {}))
+    }
+
+    /// Like [`Self::generate_batch`], with the noise z given ([captions × z_dim] values, e.g.
+    /// from a `.npy` file) instead of drawn from each seed, and, with `keep_raw`, the raw
+    /// stage outputs kept in [`Generation::raw`]. ε still comes from the seeds (or is 0 with
+    /// `use_mean`).
+    pub fn generate_with(
+        &self,
+        captions: &[&str],
+        opts: &[GenerateOptions],
+        z: Option<&[f32]>,
+        keep_raw: bool,
+    ) -> Result<Vec<Generation>> {
+        futures_lite::future::block_on(self.run(captions, opts, z, keep_raw, &mut |_, _| {}))
     }
 
     /// Generate one caption, calling `on_stage(stage, generation so far)` as soon as each
@@ -171,7 +188,7 @@ impl<B: Backend> Pipeline<B> {
         opts: GenerateOptions,
         on_stage: &mut dyn FnMut(usize, &Generation),
     ) -> Result<Generation> {
-        let mut out = self.run(&[caption], &[opts], &mut |s, g| on_stage(s, &g[0])).await?;
+        let mut out = self.run(&[caption], &[opts], None, false, &mut |s, g| on_stage(s, &g[0])).await?;
         Ok(out.remove(0))
     }
 
@@ -180,6 +197,8 @@ impl<B: Backend> Pipeline<B> {
         &self,
         captions: &[&str],
         opts: &[GenerateOptions],
+        z_given: Option<&[f32]>,
+        keep_raw: bool,
         on_stage: &mut dyn FnMut(usize, &[Generation]),
     ) -> Result<Vec<Generation>> {
         if captions.is_empty() || captions.len() != opts.len() {
@@ -188,6 +207,15 @@ impl<B: Backend> Pipeline<B> {
         let encoded = captions.iter().map(|c| self.encode(c)).collect::<Result<Vec<_>>>()?;
         let n = captions.len();
         let (z_dim, c_dim) = (self.config.gan.z_dim, self.config.gan.cond_dim);
+        if let Some(zg) = z_given
+            && zg.len() != n * z_dim
+        {
+            return Err(Error::Other(format!(
+                "noise has {} values; {n} caption(s) × z_dim {z_dim} = {} are needed",
+                zg.len(),
+                n * z_dim
+            )));
+        }
         let mut z = Vec::with_capacity(n * z_dim);
         let mut eps = Vec::with_capacity(n * c_dim);
         for o in opts {
@@ -209,6 +237,7 @@ impl<B: Backend> Pipeline<B> {
                 unknown_words: enc.unknown.clone(),
                 truncated: enc.truncated,
                 timings: Vec::new(),
+                raw: Vec::new(),
             })
             .collect();
         let per = |ms: f64| ms / n as f64;
@@ -219,6 +248,9 @@ impl<B: Backend> Pipeline<B> {
         let feats = self.text.forward(tokens_tensor(&rows, dev));
         // Reading the (tiny) sentence vector makes the time honest on lazy backends.
         read(feats.sentence.clone()).await?;
+        if let Some(zg) = z_given {
+            z = zg.to_vec();
+        }
         let z = Tensor::<B, 2>::from_data(TensorData::new(z, [n, z_dim]), dev);
         let eps = Some(Tensor::<B, 2>::from_data(TensorData::new(eps, [n, c_dim]), dev));
         let t_text = per(t0.elapsed().as_secs_f64() * 1e3);
@@ -249,7 +281,11 @@ impl<B: Backend> Pipeline<B> {
             let ms = per(t.elapsed().as_secs_f64() * 1e3);
             for (k, g) in result.iter_mut().enumerate() {
                 let len = encoded[k].ids.len();
-                g.stages.push(image_from_chw(&pixels[k * 3 * side * side..(k + 1) * 3 * side * side], side));
+                let chw = &pixels[k * 3 * side * side..(k + 1) * 3 * side * side];
+                g.stages.push(image_from_chw(chw, side));
+                if keep_raw {
+                    g.raw.push(chw.to_vec());
+                }
                 if let Some((t, mh, mw, data)) = &maps {
                     g.attention.push(
                         (0..len)

@@ -183,47 +183,65 @@ pub fn load_model<B: Backend>(cfg: &ExportConfig, weights: &[u8], device: &B::De
         return Err(err(format!("CRC-32 is {crc}, config.json says {} (corrupt file?)", cfg.weights.crc32)));
     }
     let st = SafeTensors::deserialize(weights).map_err(|e| err(format!("not a safetensors file: {e}")))?;
-    let mut model = InferenceModel::<B>::new(&cfg.model, device);
-    let expected = model.collect(None, None, false);
     let want = cfg.weights.dtype.safetensors();
-
     let mut problems = Vec::new();
-    let mut found: HashMap<String, TensorView<'_>> = st.tensors().into_iter().collect();
+    let mut named = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != want {
+            problems.push(format!("tensor {name}: dtype {:?}, config.json says {:?}", view.dtype(), cfg.weights.dtype));
+        }
+        match decode(view.data(), view.dtype()) {
+            Some(values) => {
+                named.insert(name, NamedTensor { shape: view.shape().to_vec(), values });
+            }
+            None => problems.push(format!("tensor {name}: dtype {:?} cannot be read", view.dtype())),
+        }
+    }
+    apply_named(InferenceModel::<B>::new(&cfg.model, device), named, problems, &file, "config.json")
+}
+
+/// A tensor by name, as f32 values in row-major order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Load `named` tensors (module-tree names such as `generator.next.0.up.conv.weight`) into
+/// `model`. Missing tensors, shape mismatches, tensors the model does not have and the
+/// caller's `problems` are all reported in one error about `file` ("does not match `against`").
+pub fn apply_named<B: Backend, M: Module<B>>(
+    mut model: M,
+    mut named: BTreeMap<String, NamedTensor>,
+    mut problems: Vec<String>,
+    file: &str,
+    against: &str,
+) -> Result<M> {
+    let err = |msg: String| Error::Weights { file: file.to_string(), msg };
+    let expected = model.collect(None, None, false);
     let mut snapshots = Vec::with_capacity(expected.len());
     for snap in &expected {
         let name = snap.full_path();
-        let Some(view) = found.remove(&name) else {
-            problems.push(format!("missing tensor {name} {:?}", snap.shape.as_slice()));
+        let Some(t) = named.remove(&name) else {
+            if !problems.iter().any(|p| p.starts_with(&format!("tensor {name}:"))) {
+                problems.push(format!("missing tensor {name} {:?}", snap.shape.as_slice()));
+            }
             continue;
         };
-        let mut ok = true;
-        if view.shape() != snap.shape.as_slice() {
-            problems.push(format!(
-                "tensor {name}: shape {:?}, the config needs {:?}",
-                view.shape(),
-                snap.shape.as_slice()
-            ));
-            ok = false;
+        if t.shape != snap.shape.as_slice() {
+            problems.push(format!("tensor {name}: shape {:?}, the config needs {:?}", t.shape, snap.shape.as_slice()));
+            continue;
         }
-        if view.dtype() != want {
-            problems.push(format!("tensor {name}: dtype {:?}, config.json says {:?}", view.dtype(), cfg.weights.dtype));
-            ok = false;
-        }
-        if ok {
-            let values = decode(view.data(), cfg.weights.dtype);
-            let data = TensorData::new(values, snap.shape.clone());
-            let path: Vec<String> = name.split('.').map(str::to_string).collect();
-            let containers = snap.container_stack.clone().unwrap_or_default();
-            let id = snap.tensor_id.unwrap_or_else(ParamId::new);
-            snapshots.push(TensorSnapshot::from_data(data, path, containers, id));
-        }
+        let data = TensorData::new(t.values, snap.shape.clone());
+        let path: Vec<String> = name.split('.').map(str::to_string).collect();
+        let containers = snap.container_stack.clone().unwrap_or_default();
+        let id = snap.tensor_id.unwrap_or_else(ParamId::new);
+        snapshots.push(TensorSnapshot::from_data(data, path, containers, id));
     }
-    let mut extra: Vec<String> = found.into_keys().collect();
-    extra.sort();
-    problems.extend(extra.into_iter().map(|n| format!("unexpected tensor {n} (not part of this model)")));
+    problems.extend(named.into_keys().map(|n| format!("unexpected tensor {n} (not part of this model)")));
     if !problems.is_empty() {
         return Err(err(format!(
-            "does not match config.json ({} problem{}):\n  {}",
+            "does not match {against} ({} problem{}):\n  {}",
             problems.len(),
             if problems.len() == 1 { "" } else { "s" },
             problems.join("\n  ")
@@ -238,11 +256,13 @@ pub fn load_model<B: Backend>(cfg: &ExportConfig, weights: &[u8], device: &B::De
     Ok(model)
 }
 
-fn decode(bytes: &[u8], dtype: WeightDtype) -> Vec<f32> {
-    match dtype {
-        WeightDtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        WeightDtype::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-    }
+fn decode(bytes: &[u8], dtype: StDtype) -> Option<Vec<f32>> {
+    Some(match dtype {
+        StDtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        StDtype::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        StDtype::BF16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        _ => return None,
+    })
 }
 
 /// The three files of an exported model, as text and bytes.

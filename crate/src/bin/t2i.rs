@@ -67,6 +67,13 @@ enum Cmd {
         /// Also time N more generations and write the median per step to OUT/timings.json.
         #[arg(long, default_value_t = 0)]
         repeat: usize,
+        /// Take the noise z from this .npy file ([z_dim] or [1, z_dim] floats) instead of the seed.
+        #[arg(long)]
+        noise: Option<PathBuf>,
+        /// Also write each stage's raw output (stage_<side>.npy, [1, 3, side, side] in [-1, 1])
+        /// and attention maps (attention_<side>.npy, [1, words, h, w]) next to the PNGs.
+        #[arg(long)]
+        npy: bool,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
     },
@@ -375,16 +382,40 @@ fn run() -> Result<()> {
             }
             println!("{}", report.summary);
         }
-        Cmd::Sample { model, caption, seed, out, use_mean, live, repeat, device } => {
+        Cmd::Sample { model, caption, seed, out, use_mean, live, repeat, noise, npy, device } => {
             with_backend!(device, B, dev, {
                 let weights = if live { Weights::Live } else { Weights::Ema };
                 let pipe = Pipeline::<B>::load_weights(&model, weights, &dev)?;
-                let g = pipe.generate(&caption, GenerateOptions { seed, use_mean })?;
+                let z = match &noise {
+                    Some(p) => Some(t2i::npy::read(p)?.data),
+                    None => None,
+                };
+                let opts = GenerateOptions { seed, use_mean };
+                let mut gens =
+                    pipe.generate_with(&[caption.as_str()], &[opts], z.as_deref(), npy).with_context(|| {
+                        noise.as_ref().map(|p| format!("noise from {}", p.display())).unwrap_or_default()
+                    })?;
+                let g = gens.remove(0);
                 std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
                 for img in &g.stages {
                     let p = out.join(format!("stage_{}.png", img.width()));
                     img.save(&p).with_context(|| format!("cannot write {}", p.display()))?;
                     println!("wrote {}", p.display());
+                }
+                if npy {
+                    for (img, raw) in g.stages.iter().zip(&g.raw) {
+                        let side = img.width() as usize;
+                        let p = out.join(format!("stage_{side}.npy"));
+                        t2i::npy::write(&p, &[1, 3, side, side], raw)?;
+                        println!("wrote {}", p.display());
+                    }
+                    for (maps, img) in g.attention.iter().zip(g.stages.iter().skip(1)) {
+                        let (h, w) = maps.first().map(|m| (m.h, m.w)).unwrap_or((0, 0));
+                        let data: Vec<f32> = maps.iter().flat_map(|m| m.data.iter().copied()).collect();
+                        let p = out.join(format!("attention_{}.npy", img.width()));
+                        t2i::npy::write(&p, &[1, maps.len(), h, w], &data)?;
+                        println!("wrote {}", p.display());
+                    }
                 }
                 if !g.attention.is_empty() {
                     let p = out.join("attention.png");

@@ -1,0 +1,221 @@
+//! `t2i import`: the published AttnGAN checkpoints (a `text_encoder*.pth` from DAMSM
+//! pretraining and a `netG_epoch_*.pth` generator) as an ordinary exported model.
+//!
+//! Widths and the stage count are read off the tensors and, when a config is given,
+//! checked against it; every official key that has no place here and every tensor the
+//! model needs but the files lack are reported in one error.
+
+pub mod attngan_names;
+pub mod torch_file;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+
+use crate::config::{DataConfig, ModelConfig, RunConfig};
+use crate::error::{Error, Result};
+use crate::text::vocab::Vocab;
+use crate::weights::{InferenceModel, NamedTensor, apply_named};
+use attngan_names::{Target, generator_target, text_encoder_target};
+use torch_file::{StateDict, read_state_dict};
+
+/// What to import.
+#[derive(Clone, Debug)]
+pub struct ImportSource {
+    /// `RNN_ENCODER` state dict (e.g. `text_encoder200.pth`).
+    pub text_encoder: PathBuf,
+    /// `G_NET` state dict (e.g. `netG_epoch_600.pth`).
+    pub generator: PathBuf,
+    /// The vocabulary the text encoder was trained with (captions.pickle's ixtoword).
+    pub vocab: Vocab,
+    /// A run config to check the inferred widths against (and to take the dataset from).
+    pub config: Option<RunConfig>,
+}
+
+/// The imported modules and the config they imply.
+pub struct Imported<B: Backend> {
+    pub model: InferenceModel<B>,
+    pub config: ModelConfig,
+    pub data: Option<DataConfig>,
+    /// One line per input file: format and tensor count.
+    pub files: Vec<String>,
+}
+
+/// Read both checkpoints, infer and check the architecture, and load the tensors.
+pub fn import_attngan<B: Backend>(src: &ImportSource, device: &B::Device) -> Result<Imported<B>> {
+    let te = read_state_dict(&src.text_encoder)?;
+    let g = read_state_dict(&src.generator)?;
+    let config = infer_config(&te, &g, &src.vocab, src.config.as_ref())?;
+
+    let mut named = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (sd, target) in [(&te, text_encoder_target as fn(&str) -> Option<Target>), (&g, generator_target)] {
+        for (key, t) in &sd.tensors {
+            match target(key) {
+                Some(Target { name, transpose }) => {
+                    named.insert(name, if transpose { transposed(t) } else { t.clone() });
+                }
+                None => problems.push(format!("{}: key {key} {:?} has no counterpart", file_name(&sd.path), t.shape)),
+            }
+        }
+    }
+    let what = format!("{} + {}", file_name(&te.path), file_name(&g.path));
+    let model = apply_named(InferenceModel::<B>::new(&config, device), named, problems, &what, "an AttnGAN model")?;
+    let files = [&te, &g]
+        .iter()
+        .map(|sd| {
+            format!(
+                "{}: {} format, {} tensors{}",
+                sd.path.display(),
+                sd.format,
+                sd.tensors.len(),
+                if sd.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (+{} integer counters ignored)", sd.skipped.len())
+                }
+            )
+        })
+        .collect();
+    Ok(Imported { model, config, data: src.config.as_ref().map(|c| c.data.clone()), files })
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+}
+
+/// [out, in] → [in, out].
+fn transposed(t: &NamedTensor) -> NamedTensor {
+    let [rows, cols] = t.shape[..] else { return t.clone() };
+    let mut values = vec![0.0; t.values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            values[c * rows + r] = t.values[r * cols + c];
+        }
+    }
+    NamedTensor { shape: vec![cols, rows], values }
+}
+
+/// Widths and stage count from the tensors; checked against `check` when given.
+pub fn infer_config(te: &StateDict, g: &StateDict, vocab: &Vocab, check: Option<&RunConfig>) -> Result<ModelConfig> {
+    let dim = |sd: &StateDict, key: &str, what: &str, axis: usize| -> Result<usize> {
+        let shape = sd.require(key, what)?;
+        shape.get(axis).copied().ok_or_else(|| Error::Weights {
+            file: sd.path.display().to_string(),
+            msg: format!("tensor {key} has shape {shape:?}, expected at least {} dimensions", axis + 1),
+        })
+    };
+    let bad = |sd: &StateDict, msg: String| Error::Weights { file: sd.path.display().to_string(), msg };
+
+    let vocab_size = dim(te, "encoder.weight", "the word embedding", 0)?;
+    let embedding_dim = dim(te, "encoder.weight", "the word embedding", 1)?;
+    let hidden_dim = dim(te, "rnn.weight_hh_l0", "the LSTM", 1)?;
+    let gates = dim(te, "rnn.weight_ih_l0", "the LSTM", 0)?;
+    if gates != 4 * hidden_dim {
+        return Err(bad(
+            te,
+            format!(
+                "rnn.weight_ih_l0 has {gates} rows for hidden size {hidden_dim}: only LSTM text encoders \
+                 (4 gates) are supported{}",
+                if gates == 3 * hidden_dim { " (this looks like a GRU)" } else { "" }
+            ),
+        ));
+    }
+    if te.shape("rnn.weight_ih_l0_reverse").is_none() {
+        return Err(bad(te, "has no rnn.*_reverse tensors: the text encoder must be bidirectional".into()));
+    }
+    if te.tensors.keys().any(|k| k.contains("_l1")) {
+        return Err(bad(te, "has a second LSTM layer (rnn.*_l1); AttnGAN's encoder has one".into()));
+    }
+    if vocab.len() != vocab_size {
+        return Err(bad(
+            te,
+            format!(
+                "embeds {vocab_size} words but the vocabulary has {} (use the captions.pickle the encoder \
+                 was trained with)",
+                vocab.len()
+            ),
+        ));
+    }
+
+    let ca_out = dim(g, "ca_net.fc.weight", "conditioning augmentation", 0)?;
+    let text_dim = dim(g, "ca_net.fc.weight", "conditioning augmentation", 1)?;
+    if ca_out % 4 != 0 {
+        return Err(bad(g, format!("ca_net.fc has {ca_out} outputs, expected 4 × CONDITION_DIM")));
+    }
+    let cond_dim = ca_out / 4;
+    if text_dim != 2 * hidden_dim {
+        return Err(bad(
+            g,
+            format!(
+                "expects {text_dim}-d sentence features but the text encoder makes {} (2 × {hidden_dim}); \
+                 the two checkpoints do not belong together",
+                2 * hidden_dim
+            ),
+        ));
+    }
+    let gf = dim(g, "img_net1.img.0.weight", "the first image head", 1)?;
+    let fc_out = dim(g, "h_net1.fc.0.weight", "the first stage's FC", 0)?;
+    let fc_in = dim(g, "h_net1.fc.0.weight", "the first stage's FC", 1)?;
+    if fc_out != gf * 16 * 4 * 4 * 2 {
+        return Err(bad(g, format!("h_net1.fc.0 has {fc_out} outputs; GF_DIM {gf} needs {}", gf * 16 * 32)));
+    }
+    let z_dim = fc_in
+        .checked_sub(cond_dim)
+        .filter(|&z| z > 0)
+        .ok_or_else(|| bad(g, format!("h_net1.fc.0 takes {fc_in} inputs, not more than CONDITION_DIM {cond_dim}")))?;
+    let stages = (1..).take_while(|i| g.shape(&format!("img_net{i}.img.0.weight")).is_some()).count();
+    if !(1..=3).contains(&stages) {
+        return Err(bad(g, format!("has {stages} image heads; 1 to 3 stages are supported")));
+    }
+    let res_blocks = if stages > 1 {
+        (0..).take_while(|r| g.shape(&format!("h_net2.residual.{r}.block.0.weight")).is_some()).count()
+    } else {
+        check.map(|c| c.model.gan.res_blocks).unwrap_or(2)
+    };
+
+    let mut model = match check {
+        Some(c) => c.model.clone(),
+        None => RunConfig::preset("paper").map(|c| c.model).ok_or_else(|| Error::Other("paper preset".into()))?,
+    };
+    if let Some(c) = check {
+        let (t, gan) = (&c.model.text, &c.model.gan);
+        let mut diffs = Vec::new();
+        for (field, want, got) in [
+            ("model.text.embedding_dim", t.embedding_dim, embedding_dim),
+            ("model.text.hidden_dim", t.hidden_dim, hidden_dim),
+            ("model.gan.stages", gan.stages, stages),
+            ("model.gan.gf", gan.gf, gf),
+            ("model.gan.z_dim", gan.z_dim, z_dim),
+            ("model.gan.cond_dim", gan.cond_dim, cond_dim),
+            ("model.gan.res_blocks", gan.res_blocks, res_blocks),
+        ] {
+            if want != got {
+                diffs.push(format!("{field} = {want} in the config, {got} in the checkpoints"));
+            }
+        }
+        if gan.variant != "attngan" {
+            diffs.push(format!("model.gan.variant = {:?}; these are AttnGAN checkpoints", gan.variant));
+        }
+        if !diffs.is_empty() {
+            return Err(Error::Other(format!(
+                "the checkpoints do not match the config ({} difference{}):\n  {}",
+                diffs.len(),
+                if diffs.len() == 1 { "" } else { "s" },
+                diffs.join("\n  ")
+            )));
+        }
+    }
+    model.text.vocab_size = vocab_size;
+    model.text.embedding_dim = embedding_dim;
+    model.text.hidden_dim = hidden_dim;
+    model.gan.variant = "attngan".into();
+    model.gan.stages = stages;
+    model.gan.gf = gf;
+    model.gan.z_dim = z_dim;
+    model.gan.cond_dim = cond_dim;
+    model.gan.res_blocks = res_blocks;
+    model.validate()?;
+    Ok(model)
+}
