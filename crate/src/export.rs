@@ -10,7 +10,7 @@ use crate::eval::evaluate::{EvalOptions, EvalReport, evaluate};
 use crate::pipeline::{GenerateOptions, Pipeline, Weights};
 use crate::train::damsm::damsm_from_run;
 use crate::train::run_dir::RunDir;
-use crate::weights::{ExportConfig, InferenceModel, TrainingInfo, WeightDtype, export};
+use crate::weights::{ExportConfig, ExportFiles, InferenceModel, TrainingInfo, WeightDtype, export};
 
 /// What an export wrote and how faithful it is.
 pub struct ExportReport {
@@ -56,17 +56,7 @@ pub fn export_run(
 
     // Round trip: the exported bytes must reproduce the run's generator.
     let exported = Pipeline::<B>::from_export(&files.config, &files.vocab.to_json(), &files.weights, &device)?;
-    let caption = probe_caption(&source);
-    let opts = GenerateOptions { seed: 0, use_mean: false };
-    let a = source.generate(&caption, opts)?;
-    let b = exported.generate(&caption, opts)?;
-    let max_pixel_diff = a
-        .stages
-        .iter()
-        .zip(&b.stages)
-        .flat_map(|(x, y)| x.as_raw().iter().zip(y.as_raw()).map(|(p, q)| p.abs_diff(*q)))
-        .max()
-        .unwrap_or(0);
+    let (caption, max_pixel_diff) = round_trip(&source, &exported)?;
 
     // Quality, measured on the exported weights with the run's DAMSM encoders.
     let evaluation = match &damsm {
@@ -77,20 +67,41 @@ pub fn export_run(
         None => None,
     };
 
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let card = model_card(&files.config, &caption, max_pixel_diff, evaluation.as_ref());
-    let written = vec![
-        write_atomic(&out.join(&files.config.weights.file), &files.weights)?,
-        write_atomic(&out.join("vocab.json"), files.vocab.to_json().as_bytes())?,
-        write_atomic(&out.join("MODEL_CARD.md"), card.as_bytes())?,
-        // config.json last: a directory with a config.json is complete.
-        write_atomic(&out.join("config.json"), files.config.to_json().as_bytes())?,
-    ];
+    let written = write_model_dir(out, &files, &card)?;
     let summary = format!(
         "exported {name}: {} stages, {} bytes ({:?}), step {}; max pixel difference vs the run: {max_pixel_diff}/255",
         files.config.model.gan.stages, files.config.weights.bytes, dtype, files.config.training.steps,
     );
     Ok(ExportReport { files: written, max_pixel_diff, summary })
+}
+
+/// Generate the probe caption (seed 0) with both pipelines: (caption, largest per-pixel
+/// difference over all stages, 0–255).
+pub(crate) fn round_trip<B: Backend>(a: &Pipeline<B>, b: &Pipeline<B>) -> Result<(String, u8)> {
+    let caption = probe_caption(a);
+    let opts = GenerateOptions { seed: 0, use_mean: false };
+    let (x, y) = (a.generate(&caption, opts)?, b.generate(&caption, opts)?);
+    let diff = x
+        .stages
+        .iter()
+        .zip(&y.stages)
+        .flat_map(|(p, q)| p.as_raw().iter().zip(q.as_raw()).map(|(u, v)| u.abs_diff(*v)))
+        .max()
+        .unwrap_or(0);
+    Ok((caption, diff))
+}
+
+/// Write an exported model directory; config.json last, so a directory with a
+/// config.json is complete.
+pub(crate) fn write_model_dir(out: &Path, files: &ExportFiles, card: &str) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    Ok(vec![
+        write_atomic(&out.join(&files.config.weights.file), &files.weights)?,
+        write_atomic(&out.join("vocab.json"), files.vocab.to_json().as_bytes())?,
+        write_atomic(&out.join("MODEL_CARD.md"), card.as_bytes())?,
+        write_atomic(&out.join("config.json"), files.config.to_json().as_bytes())?,
+    ])
 }
 
 /// A caption every vocabulary can encode: its first few words.

@@ -25,9 +25,9 @@ fn meta() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(fixture("meta.json")).unwrap()).unwrap()
 }
 
+/// The vocabulary comes from the fixture's captions.pickle (protocol 2, as the originals).
 fn vocab() -> Vocab {
-    let words = meta()["words"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect();
-    Vocab::from_words(words).unwrap()
+    t2i::import::captions_vocab::vocab_from_captions_pickle(&fixture("captions.pickle")).unwrap()
 }
 
 fn source(suffix: &str) -> ImportSource {
@@ -117,4 +117,58 @@ fn wrong_vocabulary_and_swapped_files_are_clear_errors() {
     std::mem::swap(&mut src.text_encoder, &mut src.generator);
     let e = import_attngan::<B>(&src, &dev).err().unwrap().to_string();
     assert!(e.contains("netG.pth") && e.contains("encoder.weight"), "{e}");
+}
+
+/// The whole command-line path: `t2i import` writes an exported model, `t2i sample --noise
+/// --use-mean --npy` regenerates the first fixture caption from it.
+#[test]
+fn import_then_sample_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("t2i-import-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_t2i")).args(args).output().unwrap();
+        assert!(out.status.success(), "t2i {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let s = |p: PathBuf| p.to_str().unwrap().to_string();
+    let model = dir.join("model");
+    let said = run(&[
+        "import",
+        "--text-encoder",
+        &s(fixture("text_encoder_legacy.pth")),
+        "--generator",
+        &s(fixture("netG.pth")),
+        "--captions",
+        &s(fixture("captions.pickle")),
+        "--out",
+        &s(model.clone()),
+    ]);
+    assert!(said.contains("3 stages (256 px)") && said.contains("0/255"), "{said}");
+    let z = npy("z.npy");
+    let z_dim = z.shape[1];
+    t2i::npy::write(&dir.join("z0.npy"), &[1, z_dim], &z.data[..z_dim]).unwrap();
+    let caption = meta()["captions"][0].as_str().unwrap().to_string();
+    let out = dir.join("sample");
+    run(&[
+        "sample",
+        "--model",
+        &s(model),
+        &caption,
+        "--noise",
+        &s(dir.join("z0.npy")),
+        "--use-mean",
+        "--npy",
+        "--out",
+        &s(out.clone()),
+    ]);
+    for (file, per_sample) in [("stage_256.npy", 3 * 256 * 256), ("attention_256.npy", 8 * 128 * 128)] {
+        let got = t2i::npy::read(&out.join(file)).unwrap();
+        let want = npy(file);
+        assert_eq!(got.shape[1..], want.shape[1..], "{file}");
+        let d = got.data.iter().zip(&want.data[..per_sample]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(d <= TOLERANCE, "{file}: {d}");
+    }
+    assert!(out.join("stage_64.png").is_file() && out.join("attention_128.npy").is_file());
+    std::fs::remove_dir_all(&dir).ok();
 }

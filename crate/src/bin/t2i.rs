@@ -102,6 +102,34 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         eval: usize,
     },
+    /// Import the published AttnGAN checkpoints (PyTorch .pth, zip or legacy format) as an
+    /// exported model directory that the page, `t2i sample` and `t2i eval` load.
+    Import {
+        /// The DAMSM text encoder, e.g. text_encoder200.pth (RNN_ENCODER state dict).
+        #[arg(long)]
+        text_encoder: PathBuf,
+        /// The generator, e.g. netG_epoch_600.pth (G_NET state dict).
+        #[arg(long)]
+        generator: PathBuf,
+        /// The dataset's captions.pickle: its ixtoword is the encoder's vocabulary.
+        #[arg(long, required_unless_present = "vocab", conflicts_with = "vocab")]
+        captions: Option<PathBuf>,
+        /// A vocab.json instead of captions.pickle.
+        #[arg(long)]
+        vocab: Option<PathBuf>,
+        /// A run config (e.g. configs/birds.toml): the widths read from the checkpoints must
+        /// match it, and its [data] becomes the model's dataset (for t2i eval).
+        #[arg(long)]
+        config: Option<String>,
+        /// Output directory, e.g. weights/birds-attngan.
+        #[arg(long)]
+        out: PathBuf,
+        /// Model name (default: the output directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+        dtype: DtypeArg,
+    },
     /// Evaluate a model on the Shapes test split: the procedural judge's attribute accuracy per
     /// stage (all, held-out and seen color–shape pairs), diversity, and with DAMSM encoders
     /// R-precision and FID on DAMSM features. Prints a table; --json writes everything.
@@ -377,6 +405,31 @@ fn run() -> Result<()> {
                 DtypeArg::F16 => WeightDtype::F16,
             };
             let report = t2i::export::export_run(&checkpoint, &out, &name, dtype, &hardware, &note, eval)?;
+            for f in &report.files {
+                println!("wrote {}", f.display());
+            }
+            println!("{}", report.summary);
+        }
+        Cmd::Import { text_encoder, generator, captions, vocab, config, out, name, dtype } => {
+            let name = match name {
+                Some(n) => n,
+                None => out
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .context("--out has no directory name; pass --name")?,
+            };
+            let vocab = match (captions, vocab) {
+                (Some(p), _) => t2i::import::captions_vocab::vocab_from_captions_pickle(&p)?,
+                (None, Some(p)) => t2i::text::vocab::Vocab::load(&p)?,
+                (None, None) => bail!("pass --captions captions.pickle (or --vocab vocab.json)"),
+            };
+            let config = config.map(|c| RunConfig::load(&c)).transpose()?;
+            let dtype = match dtype {
+                DtypeArg::F32 => WeightDtype::F32,
+                DtypeArg::F16 => WeightDtype::F16,
+            };
+            let src = t2i::import::ImportSource { text_encoder, generator, vocab, config };
+            let report = t2i::import::import_to_dir(&src, &out, &name, dtype)?;
             for f in &report.files {
                 println!("wrote {}", f.display());
             }
