@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""Write the AttnGAN parity fixture (tests/fixtures/attngan_parity/).
+"""Write the AttnGAN / DM-GAN parity fixtures (tests/fixtures/{attngan,dmgan}_parity/).
 
-Builds a tiny AttnGAN text encoder and generator in PyTorch whose state-dict names and
-forward semantics are those of the official code (RNN_ENCODER, G_NET with CA_NET,
-INIT_STAGE_G, NEXT_STAGE_G, GlobalAttentionGeneral, GET_IMAGE_G; Xu et al. 2018), written
-from the paper and the official module names, fills it with random weights (BatchNorm
-running statistics included), saves it with torch.save in both the zip and the legacy
-format, and saves fixed inputs and the outputs as .npy. The Rust test
-crate/tests/attngan_parity.rs imports the .pth files with `t2i import` and must match
-every output to 1e-4.
+Builds a tiny text encoder and generator in PyTorch whose state-dict names and forward
+semantics are those of the official code (RNN_ENCODER, G_NET with CA_NET, INIT_STAGE_G,
+NEXT_STAGE_G, GET_IMAGE_G; word attention as GlobalAttentionGeneral for AttnGAN, Xu et al.
+2018, or the dynamic memory for DM-GAN, Zhu et al. 2019), written from the papers and the
+official module names, fills it with random weights (BatchNorm running statistics
+included), saves it with torch.save in both the zip and the legacy format, and saves fixed
+inputs and the outputs as .npy. The Rust tests (crate/tests/attngan_parity.rs) import the
+.pth files with `t2i import` and must match every output to 1e-4.
 
-Not run by CI (it needs PyTorch):  python3 scripts/attngan_parity.py [--out DIR]
+Not run by CI (it needs PyTorch):
+    python3 scripts/attngan_parity.py [--variant attngan|dmgan] [--out DIR]
 """
 
 import argparse
@@ -135,6 +136,47 @@ class NextStage(nn.Module):
         return self.upsample(self.residual(torch.cat((h, context), 1))), attn
 
 
+def conv1(cin, cout):
+    """A 1×1 Conv1d with bias, then ReLU (DM-GAN's memory maps)."""
+    return nn.Sequential(nn.Conv1d(cin, cout, 1, 1, 0), nn.ReLU())
+
+
+class MemoryStage(nn.Module):
+    """DM-GAN refinement: memory writing, key addressing, value reading, response gate."""
+
+    def __init__(self, ngf):
+        super().__init__()
+        self.A = nn.Linear(NEF, 1, bias=False)
+        self.B = nn.Linear(ngf, 1, bias=False)
+        self.M_r = conv1(ngf, ngf * 2)
+        self.M_w = conv1(NEF, ngf * 2)
+        self.key = conv1(ngf * 2, ngf)
+        self.value = conv1(ngf * 2, ngf)
+        self.response_gate = nn.Sequential(nn.Conv2d(ngf * 2, 1, 1, 1, 0), nn.Sigmoid())
+        self.residual = nn.Sequential(*[ResBlock(ngf * 2) for _ in range(R_NUM)])
+        self.upsample = up_block(ngf * 2, ngf)
+
+    def memory(self, h, words):
+        t = words.size(2)
+        mean = h.mean(dim=(2, 3)).unsqueeze(2).detach()  # B x C x 1
+        gate = torch.sigmoid(self.A(words.transpose(1, 2)).transpose(1, 2) + self.B(mean.transpose(1, 2)))
+        return self.M_w(words) * gate + self.M_r(mean.repeat(1, 1, t)) * (1 - gate)
+
+    def logits(self, h, words):
+        b, c = h.shape[:2]
+        return torch.bmm(h.view(b, c, -1).transpose(1, 2), self.key(self.memory(h, words)))
+
+    def forward(self, h, words, mask):
+        b, c, ih, iw = h.shape
+        memory = self.memory(h, words)
+        logits = self.logits(h, words).masked_fill(mask.unsqueeze(1), float("-inf"))
+        attn = F.softmax(logits, dim=2).transpose(1, 2).contiguous()  # B x T x Q
+        read = torch.bmm(self.value(memory), attn).view(b, c, ih, iw)
+        g = self.response_gate(torch.cat((h, read), 1))
+        refined = h * (1 - g) + g * read
+        return self.upsample(self.residual(torch.cat((refined, refined), 1))), attn.view(b, -1, ih, iw)
+
+
 class ImageHead(nn.Module):
     def __init__(self, ngf):
         super().__init__()
@@ -145,14 +187,14 @@ class ImageHead(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self):
+    def __init__(self, stage):
         super().__init__()
         self.ca_net = CaNet()
         self.h_net1 = InitStage(GF * 16)
         self.img_net1 = ImageHead(GF)
-        self.h_net2 = NextStage(GF)
+        self.h_net2 = stage(GF)
         self.img_net2 = ImageHead(GF)
-        self.h_net3 = NextStage(GF)
+        self.h_net3 = stage(GF)
         self.img_net3 = ImageHead(GF)
 
     def forward(self, z, sentence, words, mask):
@@ -187,11 +229,17 @@ def calibrate(netg, z, sentence, words, mask):
         mu, _ = netg.ca_net(sentence)
         h = netg.h_net1(z, mu)
         for net, head in ((None, netg.img_net1), (netg.h_net2, netg.img_net2), (netg.h_net3, netg.img_net3)):
-            if net is not None:
+            if isinstance(net, NextStage):
                 b, c = h.shape[:2]
                 source = net.att.conv_context(words.unsqueeze(3)).squeeze(3)
                 logits = torch.bmm(h.view(b, c, -1).transpose(1, 2), source)
                 net.att.conv_context.weight.data *= 2.0 / logits.std()
+            if isinstance(net, MemoryStage):
+                # Keys are ReLU(W m + b): scaling W and b scales the logits.
+                scale = 2.0 / net.logits(h, words).std()
+                net.key[0].weight.data *= scale
+                net.key[0].bias.data *= scale
+            if net is not None:
                 h, _ = net(h, words, mask)
             head.img[0].weight.data *= 0.6 / head.img[0](h).std()
 
@@ -203,14 +251,16 @@ def save(path, array):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=os.path.join(here, "..", "tests", "fixtures", "attngan_parity"))
+    parser.add_argument("--variant", choices=["attngan", "dmgan"], default="attngan")
+    parser.add_argument("--out", help="default: tests/fixtures/<variant>_parity")
     args = parser.parse_args()
+    args.out = args.out or os.path.join(here, "..", "tests", "fixtures", f"{args.variant}_parity")
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
 
     text = RnnEncoder(len(VOCAB), NINPUT, NEF).eval()
-    netg = Generator().eval()
+    netg = Generator(MemoryStage if args.variant == "dmgan" else NextStage).eval()
     randomise(netg, gen)
 
     ixtoword = dict(enumerate(VOCAB))
@@ -250,6 +300,7 @@ def main():
         "words": VOCAB,
         "widths": {"ninput": NINPUT, "nef": NEF, "z_dim": Z_DIM, "cond_dim": COND_DIM, "gf": GF,
                    "r_num": R_NUM, "stages": STAGES, "vocab": len(VOCAB)},
+        "variant": args.variant,
         "torch": torch.__version__,
     }
     with open(os.path.join(args.out, "meta.json"), "w") as f:

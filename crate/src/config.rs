@@ -3,7 +3,7 @@
 //! Unknown fields are rejected by serde (`deny_unknown_fields`); impossible values are
 //! rejected by [`RunConfig::validate`], which names the offending field.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +51,7 @@ pub struct DamsmConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GanConfig {
-    /// Generator family. Only `attngan` exists so far.
+    /// Generator family: `attngan` (word attention) or `dmgan` (dynamic memory).
     pub variant: String,
     /// Number of stages: 1 (64 px), 2 (64, 128) or 3 (64, 128, 256).
     pub stages: usize,
@@ -68,6 +68,8 @@ pub struct GanConfig {
 }
 
 impl GanConfig {
+    /// The generator families: how refinement stages fuse words into image features.
+    pub const VARIANTS: [&'static str; 2] = ["attngan", "dmgan"];
     /// Image side of stage `i` (0-based): 64·2^i.
     pub fn stage_size(&self, i: usize) -> usize {
         64 << i
@@ -130,13 +132,23 @@ fn default_eval_scenes() -> usize {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// `shapes` (procedural, infinite).
+    /// `shapes` (procedural, infinite), `birds` or `coco` (AttnGAN's data folders) or `folder`
+    /// (images + captions.jsonl).
     pub kind: String,
+    /// The dataset folder, for every kind but `shapes` (relative paths are resolved from the
+    /// working directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
     /// Seed of the Shapes generator (scenes are a pure function of seed, split, index).
+    #[serde(default)]
     pub seed: u64,
-    /// Number of distinct training scenes cycled through (the vocabulary is built from them).
+    /// Shapes: number of distinct training scenes cycled through (the vocabulary is built from
+    /// them). Image datasets: use only the first N training images (0: all).
+    #[serde(default)]
     pub train_scenes: u64,
-    /// Number of test scenes used by evaluation.
+    /// Shapes: number of test scenes used by evaluation. Image datasets: use only the first N
+    /// test images (0: all).
+    #[serde(default)]
     pub test_scenes: u64,
 }
 
@@ -211,12 +223,27 @@ impl RunConfig {
         if t.eval_every > 0 && t.eval_scenes < 2 {
             return Err(Error::config("train.eval_scenes", "must be at least 2 when train.eval_every is set"));
         }
-        if self.data.kind != "shapes" {
-            return Err(Error::config("data.kind", format!("unknown dataset {:?} (known: shapes)", self.data.kind)));
+        self.data.validate()
+    }
+}
+
+impl DataConfig {
+    pub fn validate(&self) -> Result<()> {
+        match (self.kind.as_str(), &self.path) {
+            ("shapes", None) => {
+                positive("data.train_scenes", self.train_scenes as f64)?;
+                positive("data.test_scenes", self.test_scenes as f64)
+            }
+            ("shapes", Some(_)) => Err(Error::config("data.path", "Shapes is procedural and reads no folder")),
+            ("birds" | "coco" | "folder", Some(p)) if !p.as_os_str().is_empty() => Ok(()),
+            ("birds" | "coco" | "folder", _) => {
+                Err(Error::config("data.path", format!("data.kind {:?} needs the dataset folder", self.kind)))
+            }
+            (other, _) => Err(Error::config(
+                "data.kind",
+                format!("unknown dataset {other:?} (known: shapes, birds, coco, folder)"),
+            )),
         }
-        positive("data.train_scenes", self.data.train_scenes as f64)?;
-        positive("data.test_scenes", self.data.test_scenes as f64)?;
-        Ok(())
     }
 }
 
@@ -242,10 +269,10 @@ impl ModelConfig {
             positive(f, v)?;
         }
         let g = &self.gan;
-        if g.variant != "attngan" {
+        if !GanConfig::VARIANTS.contains(&g.variant.as_str()) {
             return Err(Error::config(
                 "model.gan.variant",
-                format!("unknown variant {:?} (known: attngan)", g.variant),
+                format!("unknown variant {:?} (known: {})", g.variant, GanConfig::VARIANTS.join(", ")),
             ));
         }
         if !(1..=3).contains(&g.stages) {
@@ -312,6 +339,32 @@ mod tests {
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("model.gan.stages"), "{err}");
         let round = RunConfig::from_toml(&RunConfig::preset("cpu").unwrap().to_toml(), Path::new("r")).unwrap();
+        assert!(!RunConfig::preset("cpu").unwrap().to_toml().contains("path"));
         assert_eq!(round, RunConfig::preset("cpu").unwrap());
+    }
+
+    #[test]
+    fn image_datasets_need_a_path() {
+        let mut cfg = RunConfig::preset("tiny").unwrap();
+        cfg.data.kind = "birds".into();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("data.path"), "{err}");
+        cfg.data.path = Some(PathBuf::from("data/birds"));
+        cfg.validate().unwrap();
+        let round = RunConfig::from_toml(&cfg.to_toml(), Path::new("r")).unwrap();
+        assert_eq!(round.data, cfg.data);
+        cfg.data.kind = "flowers".into();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("data.kind") && err.contains("flowers"), "{err}");
+        cfg.data.kind = "shapes".into();
+        assert!(cfg.validate().unwrap_err().to_string().contains("data.path"));
+        // A folder run needs no Shapes fields.
+        let text = include_str!("../../configs/tiny.toml")
+            .replace("kind = \"shapes\"", "kind = \"folder\"\npath = \"x\"")
+            .replace("train_scenes = 2000\n", "")
+            .replace("test_scenes = 200\n", "")
+            .replace("seed = 0\n", "");
+        let cfg = RunConfig::from_toml(&text, Path::new("f.toml")).unwrap();
+        assert_eq!(cfg.data.path.as_deref(), Some(Path::new("x")));
     }
 }

@@ -33,6 +33,9 @@ pub enum Error {
     /// The Shapes dataset refused a request.
     #[error(transparent)]
     Shapes(#[from] crate::data::shapes::ShapesError),
+    /// A dataset file or folder is missing, malformed or inconsistent; `path` names it.
+    #[error("{}: {msg}", .path.display())]
+    Data { path: PathBuf, msg: String },
     /// A loss became NaN or infinite during training.
     #[error("step {step}: loss {loss} is {value} (not finite); training stopped, last good checkpoint kept")]
     NonFinite { step: u64, loss: String, value: f32 },
@@ -44,6 +47,9 @@ pub enum Error {
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+    pub fn data(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        Error::Data { path: path.into(), msg: msg.into() }
     }
     pub fn config(field: &str, msg: impl Into<String>) -> Self {
         Error::Config { field: field.to_string(), msg: msg.into() }

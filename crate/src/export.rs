@@ -41,11 +41,16 @@ pub fn export_run(
     let source = Pipeline::<B>::from_run(run, Weights::Ema, &device)?;
     let model = InferenceModel { text_encoder: source.text.clone(), generator: source.generator.clone() };
     let data = &run_config.data;
-    let training = TrainingInfo {
-        data: format!(
+    let description = match (data.kind.as_str(), &data.path) {
+        ("shapes", _) => format!(
             "Shapes (procedural), data seed {}, {} training scenes, 5 captions each",
             data.seed, data.train_scenes
         ),
+        (kind, Some(path)) => format!("{kind} data at {}", path.display()),
+        (kind, None) => kind.to_string(),
+    };
+    let training = TrainingInfo {
+        data: description,
         steps: step,
         batch_size: run_config.train.batch_size,
         wall_s,
@@ -153,12 +158,17 @@ fn model_card(cfg: &ExportConfig, probe: &str, diff: u8, evaluation: Option<&Eva
     );
     if let Some(e) = evaluation {
         s += "## Evaluation (`t2i eval`)\n\n";
-        s += &format!(
-            "Shapes test split, {} scenes (one caption each, noise seed = scene index), judged from pixels by the \
-             procedural judge (`eval/judge.rs`). R-precision and FID use this run's DAMSM encoders; FID on DAMSM \
-             features is not comparable with published FIDs (Inception features).\n\n",
-            e.scenes
-        );
+        if e.dataset == "shapes" {
+            s += &format!(
+                "Shapes test split, {} scenes (one caption each, noise seed = scene index), judged from pixels by \
+                 the procedural judge (`eval/judge.rs`). ",
+                e.scenes
+            );
+        } else {
+            s += &format!("{} test split, {} images (one caption each, noise seed = index). ", e.dataset, e.scenes);
+        }
+        s += "R-precision and FID use this run's DAMSM encoders; FID on DAMSM features is not comparable with \
+              published FIDs (Inception features).\n\n";
         s += &e.table();
         s += &format!("\nReference, {}.\n\n", e.real_summary());
     }

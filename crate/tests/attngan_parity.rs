@@ -1,7 +1,7 @@
-//! Parity with PyTorch: a tiny AttnGAN with the official state-dict names, saved by
-//! scripts/attngan_parity.py (zip and legacy `torch.save` formats), is imported and must
-//! reproduce PyTorch's word and sentence features, every stage image and every attention
-//! map to 1e-4.
+//! Parity with PyTorch: a tiny AttnGAN and a tiny DM-GAN with the official state-dict
+//! names, saved by scripts/attngan_parity.py (zip and legacy `torch.save` formats), are
+//! imported and must reproduce PyTorch's word and sentence features, every stage image and
+//! every attention (memory addressing) map to 1e-4.
 
 use std::path::{Path, PathBuf};
 
@@ -13,12 +13,23 @@ use t2i::text::vocab::Vocab;
 
 const TOLERANCE: f32 = 1e-4;
 
+/// The two fixtures: (directory under tests/fixtures, generator variant).
+const VARIANTS: [(&str, &str); 2] = [("attngan_parity", "attngan"), ("dmgan_parity", "dmgan")];
+
+fn fixture_in(dir: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(dir).join(name)
+}
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/attngan_parity").join(name)
+    fixture_in("attngan_parity", name)
+}
+
+fn npy_in(dir: &str, name: &str) -> t2i::npy::Array {
+    t2i::npy::read(&fixture_in(dir, name)).unwrap()
 }
 
 fn npy(name: &str) -> t2i::npy::Array {
-    t2i::npy::read(&fixture(name)).unwrap()
+    npy_in("attngan_parity", name)
 }
 
 fn meta() -> serde_json::Value {
@@ -27,21 +38,25 @@ fn meta() -> serde_json::Value {
 
 /// The vocabulary comes from the fixture's captions.pickle (protocol 2, as the originals).
 fn vocab() -> Vocab {
-    t2i::import::captions_vocab::vocab_from_captions_pickle(&fixture("captions.pickle")).unwrap()
+    t2i::data::captions_pickle::CaptionsPickle::load(&fixture("captions.pickle")).unwrap().vocab
 }
 
-fn source(suffix: &str) -> ImportSource {
+fn source_in(dir: &str, suffix: &str) -> ImportSource {
     ImportSource {
-        text_encoder: fixture(&format!("text_encoder{suffix}.pth")),
-        generator: fixture(&format!("netG{suffix}.pth")),
+        text_encoder: fixture_in(dir, &format!("text_encoder{suffix}.pth")),
+        generator: fixture_in(dir, &format!("netG{suffix}.pth")),
         vocab: vocab(),
         config: None,
     }
 }
 
-fn pipeline(suffix: &str) -> Pipeline<B> {
+fn source(suffix: &str) -> ImportSource {
+    source_in("attngan_parity", suffix)
+}
+
+fn pipeline_in(dir: &str, suffix: &str) -> Pipeline<B> {
     let dev = Default::default();
-    let imported = import_attngan::<B>(&source(suffix), &dev).unwrap();
+    let imported = import_attngan::<B>(&source_in(dir, suffix), &dev).unwrap();
     Pipeline {
         config: imported.config,
         vocab: vocab(),
@@ -58,6 +73,10 @@ fn max_diff(what: &str, got: &[f32], got_shape: &[usize], want: &t2i::npy::Array
     let d = got.iter().zip(&want.data).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     eprintln!("{what}: max |Δ| = {d:.2e}");
     d
+}
+
+fn pipeline(suffix: &str) -> Pipeline<B> {
+    pipeline_in("attngan_parity", suffix)
 }
 
 #[test]
@@ -79,18 +98,27 @@ fn text_features_match_pytorch() {
 fn every_stage_and_attention_map_matches_pytorch() {
     let m = meta();
     let captions: Vec<&str> = m["captions"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    let z = npy("z.npy");
-    for suffix in ["", "_legacy"] {
-        let pipe = pipeline(suffix);
+    for (dir, variant) in VARIANTS {
+        for suffix in ["", "_legacy"] {
+            stages_match(dir, variant, suffix, &captions);
+        }
+    }
+}
+
+fn stages_match(dir: &str, variant: &str, suffix: &str, captions: &[&str]) {
+    let z = npy_in(dir, "z.npy");
+    {
+        let pipe = pipeline_in(dir, suffix);
         assert_eq!(pipe.config.gan.stages, 3);
+        assert_eq!(pipe.config.gan.variant, variant);
         let opts = vec![GenerateOptions { seed: 0, use_mean: true }; captions.len()];
-        let gens = pipe.generate_with(&captions, &opts, Some(&z.data), true).unwrap();
+        let gens = pipe.generate_with(captions, &opts, Some(&z.data), true).unwrap();
         for stage in 0..3 {
             let side = 64 << stage;
             let raw: Vec<f32> = gens.iter().flat_map(|g| g.raw[stage].iter().copied()).collect();
-            let want = npy(&format!("stage_{side}.npy"));
-            let d = max_diff(&format!("stage {side}"), &raw, &[captions.len(), 3, side, side], &want);
-            assert!(d <= TOLERANCE, "{suffix}: stage {side} px differs from PyTorch by {d}");
+            let want = npy_in(dir, &format!("stage_{side}.npy"));
+            let d = max_diff(&format!("{variant}{suffix} stage {side}"), &raw, &[captions.len(), 3, side, side], &want);
+            assert!(d <= TOLERANCE, "{variant}{suffix}: stage {side} px differs from PyTorch by {d}");
             if stage > 0 {
                 let maps: Vec<f32> = gens
                     .iter()
@@ -98,9 +126,10 @@ fn every_stage_and_attention_map_matches_pytorch() {
                     .collect();
                 let words = gens[0].attention[stage - 1].len();
                 let grid = side / 2;
-                let want = npy(&format!("attention_{side}.npy"));
-                let d = max_diff(&format!("attention {side}"), &maps, &[captions.len(), words, grid, grid], &want);
-                assert!(d <= TOLERANCE, "{suffix}: attention of stage {side} px differs from PyTorch by {d}");
+                let want = npy_in(dir, &format!("attention_{side}.npy"));
+                let shape = [captions.len(), words, grid, grid];
+                let d = max_diff(&format!("{variant}{suffix} attention {side}"), &maps, &shape, &want);
+                assert!(d <= TOLERANCE, "{variant}{suffix}: attention of stage {side} px differs from PyTorch by {d}");
             }
         }
     }
@@ -171,4 +200,32 @@ fn import_then_sample_from_the_command_line() {
     }
     assert!(out.join("stage_64.png").is_file() && out.join("attention_128.npy").is_file());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--config`: widths read from the checkpoints are checked against it, all differences at once.
+#[test]
+fn widths_are_checked_against_the_config() {
+    let dev = Default::default();
+    let birds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/birds.toml");
+    let mut cfg = t2i::config::RunConfig::load(birds.to_str().unwrap()).unwrap();
+    let mut src = source("");
+    src.config = Some(cfg.clone());
+    let e = import_attngan::<B>(&src, &dev).err().unwrap().to_string();
+    for diff in [
+        "model.text.embedding_dim = 300 in the config, 12 in the checkpoints",
+        "model.gan.gf = 32 in the config, 4 in the checkpoints",
+        "model.gan.z_dim = 100 in the config, 8 in the checkpoints",
+    ] {
+        assert!(e.contains(diff), "{e}");
+    }
+    let (t, g) = (&mut cfg.model.text, &mut cfg.model.gan);
+    (t.embedding_dim, t.hidden_dim) = (12, 8);
+    (g.gf, g.z_dim, g.cond_dim) = (4, 8, 6);
+    src.config = Some(cfg.clone());
+    let imported = import_attngan::<B>(&src, &dev).unwrap();
+    assert_eq!(imported.data.as_ref(), Some(&cfg.data));
+    cfg.model.gan.variant = "dmgan".into();
+    src.config = Some(cfg);
+    let e = import_attngan::<B>(&src, &dev).err().unwrap().to_string();
+    assert!(e.contains("model.gan.variant = \"dmgan\" in the config, \"attngan\" in the checkpoints"), "{e}");
 }

@@ -13,7 +13,7 @@ fn damsm_losses(dir: &Path, shift: usize) -> f32 {
     let dev = Default::default();
     let d = load_damsm::<B>(dir, &dev).unwrap();
     let cfg = &d.config;
-    let src = test_source(cfg, vec![cfg.model.damsm.image_size]);
+    let src = test_source(cfg, vec![cfg.model.damsm.image_size]).unwrap();
     let n = 8u64;
     let images = src.batch_of(&d.vocab, &(0..n).map(|i| (i, 0)).collect::<Vec<_>>()).unwrap();
     let caps = src.batch_of(&d.vocab, &(0..n).map(|i| ((i + shift as u64) % n, 0)).collect::<Vec<_>>()).unwrap();

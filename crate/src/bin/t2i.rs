@@ -130,9 +130,9 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
         dtype: DtypeArg,
     },
-    /// Evaluate a model on the Shapes test split: the procedural judge's attribute accuracy per
-    /// stage (all, held-out and seen color–shape pairs), diversity, and with DAMSM encoders
-    /// R-precision and FID on DAMSM features. Prints a table; --json writes everything.
+    /// Evaluate a model on its dataset's test split: diversity, with DAMSM encoders R-precision
+    /// and FID on DAMSM features, and on Shapes the procedural judge's attribute accuracy per
+    /// stage (all, held-out and seen color–shape pairs). Prints a table; --json writes everything.
     Eval {
         /// A GAN run directory (carries the DAMSM encoders) or an exported model directory.
         #[arg(long)]
@@ -195,6 +195,15 @@ enum DataCmd {
         size: u32,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Check a dataset folder: load its index, decode every image, print counts (images,
+    /// captions, vocabulary size, unreadable images).
+    Check {
+        /// birds or coco (AttnGAN's data folders) or folder (images + captions.jsonl).
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        path: PathBuf,
     },
 }
 
@@ -301,6 +310,9 @@ fn run() -> Result<()> {
             shapes::write_dataset(&out, seed, split, count, size)?;
             println!("wrote {count} {split:?} scenes at {size} px to {}", out.display());
         }
+        Cmd::Data { what: DataCmd::Check { kind, path } } => {
+            println!("{}", t2i::data::check::check(&kind, &path)?);
+        }
         Cmd::Train { what } => {
             let (args, damsm) = match &what {
                 TrainCmd::Damsm(a) => (a, None),
@@ -318,6 +330,9 @@ fn run() -> Result<()> {
             let losses: Vec<String> = summary.last_losses.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
             let how = if summary.interrupted { "interrupted at" } else { "reached" };
             println!("{how} step {} in {}: {}", summary.step, opts.out.display(), losses.join(", "));
+            if summary.skipped_images > 0 {
+                println!("{} unreadable images were skipped (see the warnings above)", summary.skipped_images);
+            }
         }
         Cmd::Bench { config, repeats, json, forward_only, device } => {
             let cfg = RunConfig::load(&config)?;
@@ -372,7 +387,9 @@ fn run() -> Result<()> {
             });
             print!("{}", report.table());
             let pairs: Vec<String> = report.held_out_pairs.iter().map(|(p, n)| format!("{p} {n}")).collect();
-            println!("held-out pairs among the scenes: {}", pairs.join(", "));
+            if !pairs.is_empty() {
+                println!("held-out pairs among the scenes: {}", pairs.join(", "));
+            }
             println!("{}", report.real_summary());
             println!("took {:.1} s", report.seconds);
             if let Some(p) = json {
@@ -419,7 +436,7 @@ fn run() -> Result<()> {
                     .context("--out has no directory name; pass --name")?,
             };
             let vocab = match (captions, vocab) {
-                (Some(p), _) => t2i::import::captions_vocab::vocab_from_captions_pickle(&p)?,
+                (Some(p), _) => t2i::data::captions_pickle::CaptionsPickle::load(&p)?.vocab,
                 (None, Some(p)) => t2i::text::vocab::Vocab::load(&p)?,
                 (None, None) => bail!("pass --captions captions.pickle (or --vocab vocab.json)"),
             };

@@ -5,19 +5,19 @@
 use burn::prelude::*;
 use rand::seq::index::sample;
 
-use crate::data::batcher::content_key;
-use crate::data::shapes;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::models::damsm::cosine_matrix;
 use crate::rng::{Stream, rng_for};
 use crate::train::damsm::Damsm;
 use crate::train::test_source;
 
-/// R-precision over `n` test scenes with real images (1 true caption among up to 100).
+/// R-precision over the first `n` usable test examples with real images (1 true caption among
+/// up to 100); fewer when the test split is smaller.
 pub fn r_precision<B: Backend>(damsm: &Damsm<B>, n: usize, seed: u64, device: &B::Device) -> Result<f64> {
     let cfg = &damsm.config;
-    let source = test_source(cfg, vec![cfg.model.damsm.image_size]);
-    let picks: Vec<(u64, usize)> = (0..n as u64).map(|i| (i, 0)).collect();
+    let source = test_source(cfg, vec![cfg.model.damsm.image_size])?;
+    let indices = source.eval_indices(&damsm.vocab, 0, n);
+    let picks: Vec<(u64, usize)> = indices.iter().map(|&i| (i, 0)).collect();
     let mut globals = Vec::new();
     let mut sentences = Vec::new();
     for chunk in picks.chunks(32) {
@@ -26,10 +26,12 @@ pub fn r_precision<B: Backend>(damsm: &Damsm<B>, n: usize, seed: u64, device: &B
         globals.push(damsm.image.forward(batch.images[0].clone()).global);
         sentences.push(damsm.text.forward(batch.tokens).sentence);
     }
-    let keys: Vec<String> =
-        (0..n as u64).map(|i| content_key(&shapes::example(cfg.data.seed, source.split, i).scene)).collect();
+    if globals.is_empty() {
+        return Err(Error::Other(format!("R-precision: the {} test split has no usable example", source.kind())));
+    }
+    let keys = source.keys(&indices);
     let sims = cosine_matrix(Tensor::cat(globals, 0), Tensor::cat(sentences, 0));
-    r_precision_from_scores(&sims.into_data().to_vec::<f32>().unwrap_or_default(), n, &keys, seed)
+    r_precision_from_scores(&sims.into_data().to_vec::<f32>().unwrap_or_default(), indices.len(), &keys, seed)
 }
 
 /// R-precision from an [n, n] image×caption score matrix; captions with the same content

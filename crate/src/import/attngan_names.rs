@@ -13,6 +13,9 @@
 //! | `h_net{i}.residual.{r}.block.{0,1,3,4}` | `generator.next.{i-2}.res.{r}.{conv1,bn1,conv2,bn2}` |
 //! | `h_net{i}.upsample.1` / `.2` | `generator.next.{i-2}.up.conv` / `.bn` |
 //! | `img_net{i}.img.0` | `generator.heads.{i-1}.conv` |
+//! | DM-GAN `h_net{i}.A`, `.B` | `generator.next.{i-2}.memory.word_gate`, `.image_gate` (transposed) |
+//! | DM-GAN `h_net{i}.M_w.0`, `.M_r.0`, `.key.0`, `.value.0` (Conv1d) | `….memory.write_word`, `.write_image`, `.key`, `.value` (Linear) |
+//! | DM-GAN `h_net{i}.response_gate.0` | `….memory.response` |
 //!
 //! BatchNorm's `weight`/`bias` are γ/β here; Linear weights are stored [in, out] here and
 //! [out, in] in PyTorch.
@@ -103,6 +106,18 @@ pub fn generator_target(key: &str) -> Option<Target> {
             let stage = format!("{g}.next.{}", i - 2);
             match rest {
                 ["att", "conv_context", "weight"] => to(format!("{stage}.att.conv_context.weight"), false),
+                // DM-GAN's dynamic memory (1×1 Conv1d weights [out, in, 1] become [in, out]).
+                ["A", "weight"] => to(format!("{stage}.memory.word_gate.weight"), true),
+                ["B", "weight"] => to(format!("{stage}.memory.image_gate.weight"), true),
+                [conv @ ("M_w" | "M_r" | "key" | "value"), "0", p @ ("weight" | "bias")] => {
+                    let ours = match *conv {
+                        "M_w" => "write_word",
+                        "M_r" => "write_image",
+                        other => other,
+                    };
+                    to(format!("{stage}.memory.{ours}.{p}"), *p == "weight")
+                }
+                ["response_gate", "0", p @ ("weight" | "bias")] => to(format!("{stage}.memory.response.{p}"), false),
                 ["upsample", tail @ ..] => up_block(&format!("{stage}.up"), tail),
                 ["residual", r, "block", layer, p] => {
                     let r: usize = r.parse().ok()?;
@@ -159,6 +174,11 @@ mod tests {
             ("h_net2.residual.0.block.4.running_mean", "generator.next.0.res.0.bn2.running_mean"),
             ("h_net2.residual.0.block.3.weight", "generator.next.0.res.0.conv2.weight"),
             ("h_net3.upsample.2.weight", "generator.next.1.up.bn.gamma"),
+            ("h_net2.A.weight", "generator.next.0.memory.word_gate.weight T"),
+            ("h_net3.M_w.0.weight", "generator.next.1.memory.write_word.weight T"),
+            ("h_net3.M_r.0.bias", "generator.next.1.memory.write_image.bias"),
+            ("h_net2.value.0.weight", "generator.next.0.memory.value.weight T"),
+            ("h_net2.response_gate.0.bias", "generator.next.0.memory.response.bias"),
         ];
         for (official, ours) in cases {
             assert_eq!(name(generator_target(official)), ours, "{official}");

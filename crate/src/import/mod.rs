@@ -1,12 +1,11 @@
-//! `t2i import`: the published AttnGAN checkpoints (a `text_encoder*.pth` from DAMSM
-//! pretraining and a `netG_epoch_*.pth` generator) as an ordinary exported model.
+//! `t2i import`: the published AttnGAN and DM-GAN checkpoints (a `text_encoder*.pth` from
+//! DAMSM pretraining and a `netG_epoch_*.pth` generator) as an ordinary exported model.
 //!
 //! Widths and the stage count are read off the tensors and, when a config is given,
 //! checked against it; every official key that has no place here and every tensor the
 //! model needs but the files lack are reported in one error.
 
 pub mod attngan_names;
-pub mod captions_vocab;
 pub mod torch_file;
 
 use std::collections::BTreeMap;
@@ -88,9 +87,12 @@ fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
 }
 
-/// [out, in] → [in, out].
+/// [out, in] (or a 1×1 Conv1d's [out, in, 1]) → [in, out].
 fn transposed(t: &NamedTensor) -> NamedTensor {
-    let [rows, cols] = t.shape[..] else { return t.clone() };
+    let (rows, cols) = match t.shape[..] {
+        [rows, cols] | [rows, cols, 1] => (rows, cols),
+        _ => return t.clone(),
+    };
     let mut values = vec![0.0; t.values.len()];
     for r in 0..rows {
         for c in 0..cols {
@@ -178,6 +180,7 @@ pub fn infer_config(te: &StateDict, g: &StateDict, vocab: &Vocab, check: Option<
         check.map(|c| c.model.gan.res_blocks).unwrap_or(2)
     };
 
+    let variant = if g.shape("h_net2.M_w.0.weight").is_some() { "dmgan" } else { "attngan" };
     let mut model = match check {
         Some(c) => c.model.clone(),
         None => RunConfig::preset("paper").map(|c| c.model).ok_or_else(|| Error::Other("paper preset".into()))?,
@@ -198,8 +201,8 @@ pub fn infer_config(te: &StateDict, g: &StateDict, vocab: &Vocab, check: Option<
                 diffs.push(format!("{field} = {want} in the config, {got} in the checkpoints"));
             }
         }
-        if gan.variant != "attngan" {
-            diffs.push(format!("model.gan.variant = {:?}; these are AttnGAN checkpoints", gan.variant));
+        if gan.variant != variant {
+            diffs.push(format!("model.gan.variant = {:?} in the config, {variant:?} in the checkpoints", gan.variant));
         }
         if !diffs.is_empty() {
             return Err(Error::Other(format!(
@@ -213,7 +216,7 @@ pub fn infer_config(te: &StateDict, g: &StateDict, vocab: &Vocab, check: Option<
     model.text.vocab_size = vocab_size;
     model.text.embedding_dim = embedding_dim;
     model.text.hidden_dim = hidden_dim;
-    model.gan.variant = "attngan".into();
+    model.gan.variant = variant.into();
     model.gan.stages = stages;
     model.gan.gf = gf;
     model.gan.z_dim = z_dim;
@@ -278,7 +281,10 @@ pub fn import_to_dir(src: &ImportSource, out: &Path, name: &str, dtype: WeightDt
 }
 
 fn describe_data(d: &DataConfig) -> String {
-    format!("dataset kind {:?}", d.kind)
+    match &d.path {
+        Some(p) => format!("{} at {}", d.kind, p.display()),
+        None => d.kind.clone(),
+    }
 }
 
 fn import_card(cfg: &ExportConfig, inputs: &[String], probe: &str, diff: u8) -> String {

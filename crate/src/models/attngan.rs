@@ -1,4 +1,5 @@
-//! AttnGAN's multi-stage attentional generator (Xu et al. 2018, §3.1; `G_NET`).
+//! AttnGAN's multi-stage attentional generator (Xu et al. 2018, §3.1; `G_NET`), and
+//! DM-GAN's (Zhu et al. 2019), which shares it but for the refinement stages' word fusion.
 //!
 //! h0 = F0(z, F_ca(ē)) at 64 px; h_i = F_i(h_{i-1}, F_i^attn(e, h_{i-1})) doubling the side
 //! at each refinement stage; x_i = G_i(h_i) a 3×3 convolution and tanh.
@@ -13,6 +14,7 @@ use burn::tensor::activation::tanh;
 use crate::config::{GanConfig, TextConfig};
 use crate::nn::conditioning_augmentation::ConditioningAugmentation;
 use crate::nn::conv3x3;
+use crate::nn::dynamic_memory::DynamicMemory;
 use crate::nn::res_block::ResBlock;
 use crate::nn::up_block::UpBlock;
 use crate::nn::word_attention::WordAttention;
@@ -48,18 +50,25 @@ impl<B: Backend> InitStage<B> {
     }
 }
 
-/// `NEXT_STAGE_G`: word attention, [h ‖ context] through residual blocks, then an up-block.
+/// `NEXT_STAGE_G`: words fused into the image features, then residual blocks and an
+/// up-block. AttnGAN fuses by word attention, [h ‖ context]; DM-GAN by its dynamic memory,
+/// [h' ‖ h'] with h' the memory-refined features (as the official DM-GAN code does).
+/// Exactly one of `att` and `memory` is present.
 #[derive(Module, Debug)]
 pub struct NextStage<B: Backend> {
-    att: WordAttention<B>,
+    att: Option<WordAttention<B>>,
+    memory: Option<DynamicMemory<B>>,
     res: Vec<ResBlock<B>>,
     up: UpBlock<B>,
 }
 
 impl<B: Backend> NextStage<B> {
-    pub fn new(ngf: usize, word_dim: usize, res_blocks: usize, device: &B::Device) -> Self {
+    /// `variant`: `attngan` or `dmgan` (validated by the config).
+    pub fn new(variant: &str, ngf: usize, word_dim: usize, res_blocks: usize, device: &B::Device) -> Self {
+        let memory = variant == "dmgan";
         Self {
-            att: WordAttention::new(ngf, word_dim, device),
+            att: (!memory).then(|| WordAttention::new(ngf, word_dim, device)),
+            memory: memory.then(|| DynamicMemory::new(ngf, word_dim, device)),
             res: (0..res_blocks).map(|_| ResBlock::new(ngf * 2, device)).collect(),
             up: UpBlock::new(ngf * 2, ngf, device),
         }
@@ -72,8 +81,17 @@ impl<B: Backend> NextStage<B> {
         words: Tensor<B, 3>,
         pad: Tensor<B, 2, Bool>,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let (context, attn) = self.att.forward(h.clone(), words, pad);
-        let mut x = Tensor::cat(vec![h, context], 1);
+        let (mut x, attn) = match (&self.memory, &self.att) {
+            (Some(memory), _) => {
+                let (refined, attn) = memory.forward(h, words, pad);
+                (Tensor::cat(vec![refined.clone(), refined], 1), attn)
+            }
+            (None, Some(att)) => {
+                let (context, attn) = att.forward(h.clone(), words, pad);
+                (Tensor::cat(vec![h, context], 1), attn)
+            }
+            (None, None) => unreachable!("NextStage::new always builds one word-fusion module"),
+        };
         for block in &self.res {
             x = block.forward(x);
         }
@@ -122,7 +140,7 @@ impl<B: Backend> Generator<B> {
             ca: ConditioningAugmentation::new(nef, gan.cond_dim, device),
             init: InitStage::new(gf * 16, gan.z_dim + gan.cond_dim, device),
             heads: (0..gan.stages).map(|_| ImageHead::new(gf, device)).collect(),
-            next: (1..gan.stages).map(|_| NextStage::new(gf, nef, gan.res_blocks, device)).collect(),
+            next: (1..gan.stages).map(|_| NextStage::new(&gan.variant, gf, nef, gan.res_blocks, device)).collect(),
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod batch_norm;
 pub mod bilstm;
 pub mod conditioning_augmentation;
+pub mod dynamic_memory;
 pub mod glu;
 pub mod group_norm;
 pub mod res_block;

@@ -72,7 +72,8 @@ pub fn train_damsm<B: AutodiffBackend>(
     opts: &TrainOptions,
     device: &B::Device,
 ) -> Result<TrainSummary> {
-    let vocab = prepare_run_dir(cfg, opts, None)?;
+    let source = train_source(cfg, vec![cfg.model.damsm.image_size])?;
+    let vocab = prepare_run_dir(cfg, opts, None, &source)?;
     let mut model_cfg = cfg.model.clone();
     model_cfg.text.vocab_size = vocab.len();
     B::seed(device, cfg.train.seed);
@@ -98,7 +99,6 @@ pub fn train_damsm<B: AutodiffBackend>(
         elapsed = ck.elapsed_s;
         log.truncate_after(step)?;
     }
-    let source = train_source(cfg, vec![cfg.model.damsm.image_size]);
     let total = cfg.train.damsm_steps;
     let end = opts.max_steps.map_or(total, |m| (step + m).min(total));
     let pb = progress_bar(opts.progress, step, total);
@@ -147,6 +147,9 @@ pub fn train_damsm<B: AutodiffBackend>(
         for (k, v) in &values {
             fields.push((k.as_str(), (*v as f64).into()));
         }
+        if source.unreadable_images() > 0 {
+            fields.push(("skipped_images", source.unreadable_images().into()));
+        }
         log.append(&fields)?;
         pb.set_position(step);
         pb.set_message(format!(
@@ -169,11 +172,11 @@ pub fn train_damsm<B: AutodiffBackend>(
     pb.finish_and_clear();
     if step == total && !interrupted {
         let damsm = Damsm { text: text.valid(), image: image.valid(), vocab, config: cfg.clone() };
-        let r = r_precision(&damsm, 100.min(cfg.data.test_scenes as usize), cfg.train.seed, &device.clone())?;
+        let r = r_precision(&damsm, 100, cfg.train.seed, &device.clone())?;
         log.append(&[("step", step.into()), ("r_precision", r.into())])?;
         last.push(("r_precision".into(), r as f32));
     }
-    Ok(TrainSummary { step, interrupted, last_losses: last })
+    Ok(TrainSummary { step, interrupted, last_losses: last, skipped_images: source.unreadable_images() })
 }
 
 pub(crate) fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {

@@ -58,8 +58,10 @@ pub fn train_gan<B: AutodiffBackend>(
         }
         Some(d)
     };
-    let vocab: Vocab =
-        prepare_run_dir(cfg, opts, damsm_dir.filter(|_| !opts.resume).map(|d| d.join("vocab.json")).as_deref())?;
+    let stage_sizes: Vec<usize> = (0..cfg.model.gan.stages).map(|i| cfg.model.gan.stage_size(i)).collect();
+    let source = train_source(cfg, stage_sizes)?;
+    let vocab_from = damsm_dir.filter(|_| !opts.resume).map(|d| d.join("vocab.json"));
+    let vocab: Vocab = prepare_run_dir(cfg, opts, vocab_from.as_deref(), &source)?;
     let mut mc = cfg.model.clone();
     mc.text.vocab_size = vocab.len();
 
@@ -98,9 +100,7 @@ pub fn train_gan<B: AutodiffBackend>(
         log.truncate_after(step)?;
     }
 
-    let stage_sizes: Vec<usize> = (0..mc.gan.stages).map(|i| mc.gan.stage_size(i)).collect();
-    let source = train_source(cfg, stage_sizes);
-    let sample_captions: Vec<String> = test_source(cfg, vec![]).all_captions_of(0..8);
+    let sample_captions: Vec<String> = test_source(cfg, vec![])?.sample_captions(8);
     let total = cfg.train.gan_steps;
     let end = opts.max_steps.map_or(total, |m| (step + m).min(total));
     let pb = progress_bar(opts.progress, step, total);
@@ -197,6 +197,9 @@ pub fn train_gan<B: AutodiffBackend>(
         for (k, v) in &values {
             fields.push((k.as_str(), (*v as f64).into()));
         }
+        if source.unreadable_images() > 0 {
+            fields.push(("skipped_images", source.unreadable_images().into()));
+        }
         log.append(&fields)?;
         pb.set_position(step);
         pb.set_message(format!("D {:.3} G {:.3} {:.1} img/s", values[0].1, values[1].1, bsz as f64 / dt));
@@ -233,7 +236,7 @@ pub fn train_gan<B: AutodiffBackend>(
     }
     save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
     pb.finish_and_clear();
-    Ok(TrainSummary { step, interrupted, last_losses: last })
+    Ok(TrainSummary { step, interrupted, last_losses: last, skipped_images: source.unreadable_images() })
 }
 
 /// A grid of every stage for fixed captions and seeds, plus the attention sheet of the first.

@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use burn::optim::AdamConfig;
 
 use crate::config::RunConfig;
-use crate::data::batcher::ShapesSource;
 use crate::data::shapes::Split;
+#[cfg(feature = "train")]
+use crate::data::source::DataSource;
 use crate::error::{Error, Result};
 use crate::text::vocab::Vocab;
 
@@ -62,6 +63,8 @@ pub struct TrainSummary {
     pub step: u64,
     pub interrupted: bool,
     pub last_losses: Vec<(String, f32)>,
+    /// Distinct images skipped as unreadable (image datasets; 0 for Shapes).
+    pub skipped_images: usize,
 }
 
 #[cfg(feature = "train")]
@@ -70,19 +73,27 @@ pub(crate) fn adam(cfg: &RunConfig) -> AdamConfig {
 }
 
 /// The training data source of a config.
-pub fn train_source(cfg: &RunConfig, stage_sizes: Vec<usize>) -> ShapesSource {
-    ShapesSource { seed: cfg.data.seed, split: Split::Train, scenes: cfg.data.train_scenes, stage_sizes }
+#[cfg(feature = "train")]
+pub fn train_source(cfg: &RunConfig, stage_sizes: Vec<usize>) -> Result<DataSource> {
+    DataSource::open(&cfg.data, Split::Train, stage_sizes)
 }
 
 /// The test data source of a config.
-pub fn test_source(cfg: &RunConfig, stage_sizes: Vec<usize>) -> ShapesSource {
-    ShapesSource { seed: cfg.data.seed, split: Split::Test, scenes: cfg.data.test_scenes, stage_sizes }
+#[cfg(feature = "train")]
+pub fn test_source(cfg: &RunConfig, stage_sizes: Vec<usize>) -> Result<DataSource> {
+    DataSource::open(&cfg.data, Split::Test, stage_sizes)
 }
 
 /// Prepare a fresh run directory (refusing to clobber an existing run) or check a resumed one.
-/// Returns the vocabulary to use.
+/// Returns the vocabulary to use: a resumed run's own, else `vocab_from`'s, else the training
+/// data's ([`DataSource::run_vocab`]: AttnGAN's captions.pickle as is, or built from captions).
 #[cfg(feature = "train")]
-pub(crate) fn prepare_run_dir(cfg: &RunConfig, opts: &TrainOptions, vocab_from: Option<&Path>) -> Result<Vocab> {
+pub(crate) fn prepare_run_dir(
+    cfg: &RunConfig,
+    opts: &TrainOptions,
+    vocab_from: Option<&Path>,
+    source: &DataSource,
+) -> Result<Vocab> {
     let out = &opts.out;
     let ckpt = out.join("checkpoint.t2i");
     if opts.resume {
@@ -100,11 +111,7 @@ pub(crate) fn prepare_run_dir(cfg: &RunConfig, opts: &TrainOptions, vocab_from: 
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let vocab = match vocab_from {
         Some(p) => Vocab::load(p)?,
-        None => {
-            let source = train_source(cfg, vec![]);
-            let caps = source.all_captions();
-            Vocab::build(caps.iter().map(String::as_str), 1)
-        }
+        None => source.run_vocab(),
     };
     vocab.save(&out.join("vocab.json"))?;
     let cfg_path = out.join("config.toml");
