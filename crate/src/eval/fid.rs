@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 /// Mean and covariance (unbiased) of `n` row vectors of width `d`, stored row-major.
 pub fn moments(features: &[f32], d: usize) -> Result<(DVector<f64>, DMatrix<f64>)> {
-    if d == 0 || features.len() % d != 0 || features.len() / d < 2 {
+    if d == 0 || !features.len().is_multiple_of(d) || features.len() / d < 2 {
         return Err(Error::Other(format!("FID needs at least 2 feature vectors of width {d}")));
     }
     let n = features.len() / d;

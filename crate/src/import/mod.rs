@@ -146,7 +146,7 @@ pub fn infer_config(te: &StateDict, g: &StateDict, vocab: &Vocab, check: Option<
 
     let ca_out = dim(g, "ca_net.fc.weight", "conditioning augmentation", 0)?;
     let text_dim = dim(g, "ca_net.fc.weight", "conditioning augmentation", 1)?;
-    if ca_out % 4 != 0 {
+    if !ca_out.is_multiple_of(4) {
         return Err(bad(g, format!("ca_net.fc has {ca_out} outputs, expected 4 × CONDITION_DIM")));
     }
     let cond_dim = ca_out / 4;

@@ -28,7 +28,7 @@ pub struct EncoderDown<B: Backend> {
 
 impl<B: Backend> EncoderDown<B> {
     fn new(cin: usize, cout: usize, device: &B::Device) -> Self {
-        let groups = if cout % 8 == 0 { 8 } else { 1 };
+        let groups = if cout.is_multiple_of(8) { 8 } else { 1 };
         Self { conv: conv4x4_down(cin, cout, device), bn: GroupNorm::new(groups, cout, device) }
     }
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {

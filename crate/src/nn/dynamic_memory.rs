@@ -119,4 +119,40 @@ mod tests {
         let padded: f32 = a[(4 + 2) * 20..(4 + 4) * 20].iter().sum();
         assert!(padded < 1e-6, "padding got weight {padded}");
     }
+
+    #[test]
+    fn gradients_reach_every_parameter() {
+        use burn::module::{Module, ModuleVisitor, Param};
+        type AD = crate::CpuTrainBackend;
+
+        struct Grads<'a> {
+            grads: &'a <AD as burn::tensor::backend::AutodiffBackend>::Gradients,
+            zero: Vec<String>,
+            count: usize,
+        }
+        impl ModuleVisitor<AD> for Grads<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AD, D>>) {
+                self.count += 1;
+                let g = param.val().grad(self.grads).map(|g| g.abs().sum().into_scalar()).unwrap_or(0.0);
+                if g == 0.0 {
+                    self.zero.push(format!("{:?}", param.id));
+                }
+            }
+        }
+
+        let dev = Default::default();
+        let m = DynamicMemory::<AD>::new(8, 6, &dev);
+        let h = Tensor::<AD, 4>::random([2, 8, 4, 4], Distribution::Normal(0.0, 1.0), &dev).require_grad();
+        let words = Tensor::<AD, 3>::random([2, 6, 3], Distribution::Normal(0.0, 1.0), &dev);
+        let pad = Tensor::<AD, 2, Int>::from_data([[0, 0, 0], [0, 0, 1]], &dev).equal_elem(1);
+        let (out, attn) = m.forward(h.clone(), words, pad);
+        let target = Tensor::<AD, 4>::random([2, 8, 4, 4], Distribution::Normal(0.0, 1.0), &dev);
+        let loss = (out * target).sum() + attn.powi_scalar(2).sum();
+        let grads = loss.backward();
+        assert!(h.grad(&grads).is_some(), "no gradient reaches the image features");
+        let mut v = Grads { grads: &grads, zero: Vec::new(), count: 0 };
+        m.visit(&mut v);
+        assert_eq!(v.count, 12, "weights and biases of the seven maps");
+        assert!(v.zero.is_empty(), "parameters without gradient: {:?}", v.zero);
+    }
 }

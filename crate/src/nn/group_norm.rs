@@ -16,7 +16,7 @@ pub struct GroupNorm<B: Backend> {
 impl<B: Backend> GroupNorm<B> {
     /// `groups` must divide `channels`.
     pub fn new(groups: usize, channels: usize, device: &B::Device) -> Self {
-        assert!(groups > 0 && channels % groups == 0, "{groups} groups do not divide {channels} channels");
+        assert!(groups > 0 && channels.is_multiple_of(groups), "{groups} groups do not divide {channels} channels");
         Self {
             gamma: Param::from_tensor(Tensor::ones([channels], device)),
             beta: Param::from_tensor(Tensor::zeros([channels], device)),

@@ -37,10 +37,10 @@ pub fn read_metrics(path: &Path) -> Result<Curves> {
             continue;
         }
         for (k, x) in v.as_object().into_iter().flatten() {
-            if k.starts_with("loss") || k.ends_with("_loss") || k == "g_adv" || k == "kl" {
-                if let Some(x) = x.as_f64() {
-                    c.losses.entry(k.clone()).or_default().push((step, x));
-                }
+            if (k.starts_with("loss") || k.ends_with("_loss") || k == "g_adv" || k == "kl")
+                && let Some(x) = x.as_f64()
+            {
+                c.losses.entry(k.clone()).or_default().push((step, x));
             }
         }
     }
