@@ -283,12 +283,12 @@ export const fmt = (x, d = 3) => (Number.isInteger(x) ? String(x) : x.toFixed(d)
  * Run the native CLI: `t2i sample --model weights/MODEL CAPTION --seed SEED --out DIR`.
  * Returns {dir, url(size) → path relative to the served root, tokens, unknownWords, timings?}.
  */
-export function runNative(name, caption, seed, { repeat = 0, bin = T2I_BIN } = {}) {
+export function runNative(name, caption, seed, { repeat = 0, bin = T2I_BIN, model = MODEL_DIR } = {}) {
   if (!existsSync(bin)) throw new Error(`native CLI ${bin} not found: run \`cargo build\` or set T2I_BIN`);
   const dir = join(OUT, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const args = ['sample', '--model', MODEL_DIR, caption, '--seed', String(seed), '--out', dir];
+  const args = ['sample', '--model', model, caption, '--seed', String(seed), '--out', dir];
   if (repeat) args.push('--repeat', String(repeat));
   const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0)
@@ -301,9 +301,9 @@ export function runNative(name, caption, seed, { repeat = 0, bin = T2I_BIN } = {
 }
 
 /** Compare every stage canvas of `page` with native PNGs; returns {size: diff}. */
-export async function compareWithNative(page, native) {
+export async function compareWithNative(page, native, sizes = SIZES) {
   const out = {};
-  for (const size of SIZES) {
+  for (const size of sizes) {
     const web = await readCanvas(page, size);
     const ref = await loadNativePng(page, native.url(size));
     out[size] = diff(web, ref);
