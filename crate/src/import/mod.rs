@@ -50,18 +50,7 @@ pub fn import_attngan<B: Backend>(src: &ImportSource, device: &B::Device) -> Res
     let g = read_state_dict(&src.generator)?;
     let config = infer_config(&te, &g, &src.vocab, src.config.as_ref())?;
 
-    let mut named = BTreeMap::new();
-    let mut problems = Vec::new();
-    for (sd, target) in [(&te, text_encoder_target as fn(&str) -> Option<Target>), (&g, generator_target)] {
-        for (key, t) in &sd.tensors {
-            match target(key) {
-                Some(Target { name, transpose }) => {
-                    named.insert(name, if transpose { transposed(t) } else { t.clone() });
-                }
-                None => problems.push(format!("{}: key {key} {:?} has no counterpart", file_name(&sd.path), t.shape)),
-            }
-        }
-    }
+    let (named, problems) = map_tensors(&te, &g);
     let what = format!("{} + {}", file_name(&te.path), file_name(&g.path));
     let model = apply_named(InferenceModel::<B>::new(&config, device), named, problems, &what, "an AttnGAN model")?;
     let files = [&te, &g]
@@ -81,6 +70,24 @@ pub fn import_attngan<B: Backend>(src: &ImportSource, device: &B::Device) -> Res
         })
         .collect();
     Ok(Imported { model, config, data: src.config.as_ref().map(|c| c.data.clone()), files })
+}
+
+/// Official tensors under this crate's names (transposed where needed), and one problem line
+/// per key that has no counterpart.
+fn map_tensors(te: &StateDict, g: &StateDict) -> (BTreeMap<String, NamedTensor>, Vec<String>) {
+    let mut named = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (sd, target) in [(te, text_encoder_target as fn(&str) -> Option<Target>), (g, generator_target)] {
+        for (key, t) in &sd.tensors {
+            match target(key) {
+                Some(Target { name, transpose }) => {
+                    named.insert(name, if transpose { transposed(t) } else { t.clone() });
+                }
+                None => problems.push(format!("{}: key {key} {:?} has no counterpart", file_name(&sd.path), t.shape)),
+            }
+        }
+    }
+    (named, problems)
 }
 
 fn file_name(p: &Path) -> String {
@@ -325,4 +332,35 @@ fn import_card(cfg: &ExportConfig, inputs: &[String], probe: &str, diff: u8) -> 
          model (crate/tests/attngan_parity.rs).\n"
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dict(path: &str, keys: &[(&str, Vec<usize>)]) -> StateDict {
+        let tensors = keys
+            .iter()
+            .map(|(k, shape)| {
+                let n = shape.iter().product();
+                (k.to_string(), NamedTensor { shape: shape.clone(), values: (0..n).map(|i| i as f32).collect() })
+            })
+            .collect();
+        StateDict { path: PathBuf::from(path), format: "zip".into(), tensors, skipped: vec![] }
+    }
+
+    #[test]
+    fn unmatched_keys_are_listed_and_linear_weights_transposed() {
+        let te = dict("te.pth", &[("encoder.weight", vec![5, 3]), ("rnn.weight_ih_l0", vec![8, 3])]);
+        let g = dict("g.pth", &[("ca_net.fc.bias", vec![4]), ("netD.conv.weight", vec![2, 2]), ("h_net9.x", vec![1])]);
+        let (named, problems) = map_tensors(&te, &g);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("g.pth: key h_net9.x [1]"), "{problems:?}");
+        assert!(problems[1].contains("netD.conv.weight"), "{problems:?}");
+        let w = &named["text_encoder.rnn.forward_dir.input.weight"];
+        assert_eq!(w.shape, vec![3, 8]);
+        // Row r, column c of the [8, 3] PyTorch weight is at [c, r] here.
+        assert_eq!(w.values[2 * 8 + 5], (5 * 3 + 2) as f32);
+        assert_eq!(named["text_encoder.encoder.weight"].shape, vec![5, 3]);
+    }
 }
