@@ -1,5 +1,6 @@
 //! Text side: tokenizer, vocabulary, text encoders.
 
+pub mod cross_attention_encoder;
 pub mod rnn_encoder;
 pub mod tokenizer;
 pub mod vocab;

@@ -1,0 +1,226 @@
+//! CAE-GAN's cross-attention text encoder (Tan et al., "Text-to-Image Generation Technology
+//! Based on Transformer Cross Attention", Computer Science 49(2), 2022): the BiLSTM's word
+//! features attend to image features, so that the text code is aligned with what images of
+//! it look like before it reaches a DM-GAN-style generator.
+//!
+//! With word features e [B, D, T] and image features v [B, D_v, R]:
+//! 1. cross-attention: Q = eᵀW_Q, K = vᵀW_K, V = vᵀW_V (width d), A = dropout(softmax(QKᵀ/√d))
+//!    over the R image positions, C = A·V;
+//! 2. normalised projection: H = LayerNorm(eᵀ + C·W_O);
+//! 3. self-attention over the words of H (padding masked, scaled, softmax):
+//!    O = LayerNorm(H + softmax(H W_q (H W_k)ᵀ/√D)·H W_v);
+//! 4. outputs: the word matrix W = Oᵀ [B, D, T] (0 at padding) and the sentence code f_c, the
+//!    mean of O over real words.
+//!
+//! **What feeds the image side at inference.** A caption alone has no image. The encoder
+//! therefore owns a learned visual memory, `image_memory` [R, D_v]: R learned image-feature
+//! vectors used in place of v whenever no image is given, which the browser and `t2i sample`
+//! always do. Whether training should show real image features (DAMSM region features) at
+//! all is a measured choice, not assumed; see docs/MODELS.md once measured.
+
+use burn::module::Param;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::nn::MASKED_LOGIT;
+
+/// Widths of the encoder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrossAttentionConfig {
+    /// D: width of the word features (2 × the BiLSTM's hidden size).
+    pub word_dim: usize,
+    /// D_v: width of the image features.
+    pub image_dim: usize,
+    /// d: width of the cross-attention queries, keys and values.
+    pub attention_dim: usize,
+    /// R: slots of the learned visual memory.
+    pub memory_slots: usize,
+    /// Dropout on the cross-attention weights.
+    pub dropout: f64,
+}
+
+#[derive(Module, Debug)]
+pub struct CrossAttentionEncoder<B: Backend> {
+    query: Linear<B>,
+    key: Linear<B>,
+    value: Linear<B>,
+    out: Linear<B>,
+    norm_cross: LayerNorm<B>,
+    self_query: Linear<B>,
+    self_key: Linear<B>,
+    self_value: Linear<B>,
+    norm_self: LayerNorm<B>,
+    /// The learned visual memory [R, D_v] used when no image is given.
+    image_memory: Param<Tensor<B, 2>>,
+    drop: Dropout,
+    attention_dim: usize,
+}
+
+/// Encoder outputs.
+pub struct CrossAttended<B: Backend> {
+    /// W [B, D, T], 0 at padding.
+    pub words: Tensor<B, 3>,
+    /// f_c [B, D].
+    pub sentence: Tensor<B, 2>,
+    /// Cross-attention weights [B, T, R] (rows of real words sum to 1).
+    pub cross_attention: Tensor<B, 3>,
+}
+
+impl<B: Backend> CrossAttentionEncoder<B> {
+    pub fn new(cfg: &CrossAttentionConfig, device: &B::Device) -> Self {
+        let (dw, dv, d) = (cfg.word_dim, cfg.image_dim, cfg.attention_dim);
+        let lin = |i, o| LinearConfig::new(i, o).init(device);
+        Self {
+            query: lin(dw, d),
+            key: lin(dv, d),
+            value: lin(dv, d),
+            out: lin(d, dw),
+            norm_cross: LayerNormConfig::new(dw).init(device),
+            self_query: lin(dw, dw),
+            self_key: lin(dw, dw),
+            self_value: lin(dw, dw),
+            norm_self: LayerNormConfig::new(dw).init(device),
+            image_memory: Param::from_tensor(Tensor::random(
+                [cfg.memory_slots, dv],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                device,
+            )),
+            drop: DropoutConfig::new(cfg.dropout).init(),
+            attention_dim: d,
+        }
+    }
+
+    /// words [B, D, T], pad [B, T] (true on padding), image features [B, D_v, R] or `None` for
+    /// the learned visual memory.
+    pub fn forward(
+        &self,
+        words: Tensor<B, 3>,
+        pad: Tensor<B, 2, Bool>,
+        image: Option<Tensor<B, 3>>,
+    ) -> CrossAttended<B> {
+        let [b, dw, t] = words.dims();
+        let regions = match image {
+            Some(v) => v.swap_dims(1, 2), // [B, R, D_v]
+            None => {
+                let [r, dv] = self.image_memory.dims();
+                self.image_memory.val().unsqueeze_dim::<3>(0).expand([b, r, dv])
+            }
+        };
+        let e = words.swap_dims(1, 2); // [B, T, D]
+        let valid = pad.clone().bool_not().float().unsqueeze_dim::<3>(2); // [B, T, 1]
+
+        // 1–2: cross-attention to the image side, then a normalised projection.
+        let q = self.query.forward(e.clone());
+        let k = self.key.forward(regions.clone());
+        let v = self.value.forward(regions);
+        let scale = 1.0 / (self.attention_dim as f64).sqrt();
+        let cross = softmax(q.matmul(k.swap_dims(1, 2)).mul_scalar(scale), 2); // [B, T, R]
+        let context = self.drop.forward(cross.clone()).matmul(v);
+        let h = self.norm_cross.forward(e + self.out.forward(context));
+
+        // 3: self-attention over real words.
+        let sq = self.self_query.forward(h.clone());
+        let sk = self.self_key.forward(h.clone());
+        let sv = self.self_value.forward(h.clone());
+        let logits = sq.matmul(sk.swap_dims(1, 2)).mul_scalar(1.0 / (dw as f64).sqrt()); // [B, T, T]
+        let key_pad = pad.unsqueeze_dim::<3>(1).expand([b, t, t]);
+        let att = softmax(logits.mask_fill(key_pad, MASKED_LOGIT), 2);
+        let o = self.norm_self.forward(h + att.matmul(sv)) * valid.clone();
+
+        // 4: word matrix and sentence code.
+        let count = valid.sum_dim(1).clamp_min(1.0).reshape([b, 1]); // [B, 1]
+        let sentence = o.clone().sum_dim(1).reshape([b, dw]) / count;
+        CrossAttended { words: o.swap_dims(1, 2), sentence, cross_attention: cross }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    type B = crate::CpuBackend;
+    type AD = crate::CpuTrainBackend;
+
+    fn cfg() -> CrossAttentionConfig {
+        CrossAttentionConfig { word_dim: 8, image_dim: 6, attention_dim: 4, memory_slots: 5, dropout: 0.1 }
+    }
+
+    fn pad<Bk: Backend>(dev: &Bk::Device) -> Tensor<Bk, 2, Bool> {
+        // Caption 0 has 3 words, caption 1 has 1.
+        Tensor::<Bk, 2, Int>::from_data([[0, 0, 0], [0, 1, 1]], dev).equal_elem(1)
+    }
+
+    #[test]
+    fn shapes_normalisation_and_padding() {
+        let dev = Default::default();
+        let enc = CrossAttentionEncoder::<B>::new(&cfg(), &dev);
+        let words = Tensor::<B, 3>::random([2, 8, 3], Distribution::Normal(0.0, 1.0), &dev);
+        let image = Tensor::<B, 3>::random([2, 6, 7], Distribution::Normal(0.0, 1.0), &dev);
+        for img in [Some(image), None] {
+            let r = if img.is_some() { 7 } else { 5 };
+            let out = enc.forward(words.clone(), pad(&dev), img);
+            assert_eq!(out.words.dims(), [2, 8, 3]);
+            assert_eq!(out.sentence.dims(), [2, 8]);
+            assert_eq!(out.cross_attention.dims(), [2, 3, r]);
+            let sums = out.cross_attention.sum_dim(2).into_data().to_vec::<f32>().unwrap();
+            assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5), "{sums:?}");
+            let w = out.words.clone().into_data().to_vec::<f32>().unwrap();
+            // Caption 1's padded words (t = 1, 2) are zero in every channel.
+            assert!((0..8).all(|c| w[(8 + c) * 3 + 1] == 0.0 && w[(8 + c) * 3 + 2] == 0.0));
+            // Caption 1's sentence code is its only word.
+            let s = out.sentence.into_data().to_vec::<f32>().unwrap();
+            assert!((0..8).all(|c| (s[8 + c] - w[(8 + c) * 3]).abs() < 1e-5));
+        }
+    }
+
+    #[test]
+    fn padding_does_not_change_real_words() {
+        let dev = Default::default();
+        let enc = CrossAttentionEncoder::<B>::new(&cfg(), &dev);
+        let words = Tensor::<B, 3>::random([1, 8, 2], Distribution::Normal(0.0, 1.0), &dev);
+        let padded =
+            Tensor::cat(vec![words.clone(), Tensor::random([1, 8, 2], Distribution::Normal(0.0, 1.0), &dev)], 2);
+        let none = Tensor::<B, 2, Int>::from_data([[0, 0]], &dev).equal_elem(1);
+        let two = Tensor::<B, 2, Int>::from_data([[0, 0, 1, 1]], &dev).equal_elem(1);
+        let a = enc.forward(words, none, None);
+        let b = enc.forward(padded, two, None);
+        let d = (a.sentence - b.sentence).abs().max().into_scalar();
+        assert!(d < 1e-5, "padding leaked into the sentence code: {d}");
+    }
+
+    #[test]
+    fn gradients_reach_every_parameter_and_the_memory() {
+        use burn::module::{ModuleVisitor, Param};
+        struct Grads<'a> {
+            grads: &'a <AD as burn::tensor::backend::AutodiffBackend>::Gradients,
+            zero: usize,
+            count: usize,
+        }
+        impl ModuleVisitor<AD> for Grads<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AD, D>>) {
+                self.count += 1;
+                let g = param.val().grad(self.grads).map(|g| g.abs().sum().into_scalar()).unwrap_or(0.0);
+                if g == 0.0 {
+                    self.zero += 1;
+                }
+            }
+        }
+        let dev = Default::default();
+        let mut c = cfg();
+        c.dropout = 0.0;
+        let enc = CrossAttentionEncoder::<AD>::new(&c, &dev);
+        let words = Tensor::<AD, 3>::random([2, 8, 3], Distribution::Normal(0.0, 1.0), &dev).require_grad();
+        let target = Tensor::<AD, 3>::random([2, 8, 3], Distribution::Normal(0.0, 1.0), &dev);
+        let out = enc.forward(words.clone(), pad(&dev), None);
+        let loss = (out.words * target).sum() + out.sentence.powi_scalar(2).sum();
+        let grads = loss.backward();
+        assert!(words.grad(&grads).is_some());
+        let mut v = Grads { grads: &grads, zero: 0, count: 0 };
+        enc.visit(&mut v);
+        // 7 linear layers (weight + bias), 2 layer norms (γ, β), the memory.
+        assert_eq!(v.count, 7 * 2 + 2 * 2 + 1);
+        assert_eq!(v.zero, 0, "parameters without gradient");
+    }
+}
