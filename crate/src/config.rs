@@ -22,6 +22,26 @@ pub struct TextConfig {
     pub hidden_dim: usize,
     /// Dropout on word embeddings during DAMSM training (AttnGAN: 0.5).
     pub dropout: f64,
+    /// `bilstm` (AttnGAN's `RNN_ENCODER`) or `cae` (the BiLSTM followed by CAE-GAN's
+    /// cross-attention encoder over a learned visual memory).
+    #[serde(default = "default_encoder", skip_serializing_if = "is_default_encoder")]
+    pub encoder: String,
+    /// Slots of the cross-attention encoder's learned visual memory (`encoder = "cae"`).
+    #[serde(default = "default_memory_slots", skip_serializing_if = "is_default_memory_slots")]
+    pub memory_slots: usize,
+}
+
+fn default_encoder() -> String {
+    "bilstm".into()
+}
+fn is_default_encoder(e: &str) -> bool {
+    e == "bilstm"
+}
+fn default_memory_slots() -> usize {
+    16
+}
+fn is_default_memory_slots(n: &usize) -> bool {
+    *n == 16
 }
 
 impl TextConfig {
@@ -255,6 +275,13 @@ impl ModelConfig {
         if !(0.0..1.0).contains(&x.dropout) {
             return Err(Error::config("model.text.dropout", format!("{} is not in [0, 1)", x.dropout)));
         }
+        if !["bilstm", "cae"].contains(&x.encoder.as_str()) {
+            return Err(Error::config(
+                "model.text.encoder",
+                format!("unknown encoder {:?} (known: bilstm, cae)", x.encoder),
+            ));
+        }
+        positive("model.text.memory_slots", x.memory_slots as f64)?;
         let d = &self.damsm;
         if ![64, 128, 256].contains(&d.image_size) {
             return Err(Error::config(

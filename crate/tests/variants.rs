@@ -22,8 +22,19 @@ fn every_variant_trains_exports_and_generates() {
     cfg.train.gan_steps = 2;
     let damsm = root.join("damsm");
     train_damsm::<AD>(&cfg, &TrainOptions::new(&damsm), &dev).unwrap();
-    for variant in GanConfig::VARIANTS {
+    // Every generator variant with AttnGAN's BiLSTM, and CAE-GAN: the cross-attention encoder
+    // with DM-GAN's generator (its DAMSM run trains the encoder).
+    let mut cases: Vec<(&str, &str)> = GanConfig::VARIANTS.iter().map(|v| (*v, "bilstm")).collect();
+    cases.push(("dmgan", "cae"));
+    let mut cae_cfg = cfg.clone();
+    cae_cfg.model.text.encoder = "cae".into();
+    let cae_damsm = root.join("damsm-cae");
+    train_damsm::<AD>(&cae_cfg, &TrainOptions::new(&cae_damsm), &dev).unwrap();
+    for (variant, encoder) in cases {
         cfg.model.gan.variant = variant.to_string();
+        cfg.model.text.encoder = encoder.to_string();
+        let damsm = if encoder == "cae" { cae_damsm.clone() } else { damsm.clone() };
+        let variant = &*format!("{variant}-{encoder}");
         let run = root.join(variant);
         let summary = train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&run), &dev).unwrap();
         assert_eq!(summary.step, 2, "{variant}");
@@ -32,7 +43,8 @@ fn every_variant_trains_exports_and_generates() {
         let report = t2i::export::export_run(&run, &out, variant, WeightDtype::F32, "test", "", 0).unwrap();
         assert_eq!(report.max_pixel_diff, 0, "{variant}: export does not reproduce the run");
         let pipe = Pipeline::<B>::load(&out, &dev).unwrap();
-        assert_eq!(pipe.config.gan.variant, variant);
+        assert_eq!(format!("{}-{}", pipe.config.gan.variant, pipe.config.text.encoder), variant);
+        assert_eq!(pipe.text.cae.is_some(), encoder == "cae");
         let g = pipe.generate("a big red circle on the left", GenerateOptions { seed: 4, use_mean: false }).unwrap();
         assert_eq!(g.stages.iter().map(|s| s.width()).collect::<Vec<_>>(), vec![64, 128], "{variant}");
         let maps = &g.attention[0];

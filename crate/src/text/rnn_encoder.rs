@@ -8,12 +8,17 @@ use burn::prelude::*;
 
 use crate::config::TextConfig;
 use crate::nn::bilstm::MaskedBiLstm;
+use crate::text::cross_attention_encoder::{CrossAttentionConfig, CrossAttentionEncoder};
 
+/// The text encoder: embedding, dropout, BiLSTM, and with `encoder = "cae"` CAE-GAN's
+/// cross-attention encoder on top (over its learned visual memory, so captions alone
+/// suffice at training and at inference time).
 #[derive(Module, Debug)]
 pub struct RnnEncoder<B: Backend> {
     pub encoder: Embedding<B>,
     drop: Dropout,
     pub rnn: MaskedBiLstm<B>,
+    pub cae: Option<CrossAttentionEncoder<B>>,
 }
 
 /// Text features for a batch of captions.
@@ -33,6 +38,17 @@ impl<B: Backend> RnnEncoder<B> {
             encoder: EmbeddingConfig::new(cfg.vocab_size.max(1), cfg.embedding_dim).init(device),
             drop: DropoutConfig::new(cfg.dropout).init(),
             rnn: MaskedBiLstm::new(cfg.embedding_dim, cfg.hidden_dim, device),
+            cae: (cfg.encoder == "cae").then(|| {
+                let d = cfg.feature_dim();
+                let c = CrossAttentionConfig {
+                    word_dim: d,
+                    image_dim: d,
+                    attention_dim: d,
+                    memory_slots: cfg.memory_slots,
+                    dropout: cfg.dropout.min(0.1),
+                };
+                CrossAttentionEncoder::new(&c, device)
+            }),
         }
     }
 
@@ -42,6 +58,13 @@ impl<B: Backend> RnnEncoder<B> {
         let valid = pad.clone().bool_not().float();
         let emb = self.drop.forward(self.encoder.forward(tokens));
         let (out, sentence) = self.rnn.forward(emb, valid);
-        TextFeatures { words: out.swap_dims(1, 2), sentence, pad }
+        let words = out.swap_dims(1, 2);
+        match &self.cae {
+            Some(cae) => {
+                let x = cae.forward(words, pad.clone(), None);
+                TextFeatures { words: x.words, sentence: x.sentence, pad }
+            }
+            None => TextFeatures { words, sentence, pad },
+        }
     }
 }
