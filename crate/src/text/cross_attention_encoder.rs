@@ -3,14 +3,20 @@
 //! features attend to image features, so that the text code is aligned with what images of
 //! it look like before it reaches a DM-GAN-style generator.
 //!
-//! With word features e [B, D, T] and image features v [B, D_v, R]:
-//! 1. cross-attention: Q = eᵀW_Q, K = vᵀW_K, V = vᵀW_V (width d), A = dropout(softmax(QKᵀ/√d))
-//!    over the R image positions, C = A·V;
-//! 2. normalised projection: H = LayerNorm(eᵀ + C·W_O);
-//! 3. self-attention over the words of H (padding masked, scaled, softmax):
-//!    O = LayerNorm(H + softmax(H W_q (H W_k)ᵀ/√D)·H W_v);
-//! 4. outputs: the word matrix W = Oᵀ [B, D, T] (0 at padding) and the sentence code f_c, the
-//!    mean of O over real words.
+//! With word features e [B, D, T], the BiLSTM sentence vector ē and image features
+//! v [B, D_v, R]:
+//! 1. cross-attention from normalised words: Q = LN(eᵀ)W_Q, K = vᵀW_K, V = vᵀW_V (width d),
+//!    A = dropout(softmax(QKᵀ/√d)) over the R image positions;
+//! 2. projection back to the word width, added to the words: H = eᵀ + (A·V)W_O;
+//! 3. self-attention over the real words of LN(H) (padding masked, scaled, softmax), added:
+//!    O = H + softmax(N W_q (N W_k)ᵀ/√D)·N W_v with N = LN(H);
+//! 4. outputs: the word matrix W = Oᵀ [B, D, T] (0 at padding) and the sentence code
+//!    f_c = ē + the mean over real words of O − eᵀ.
+//!
+//! The normalisations sit before each attention (pre-LN) and both attentions add to what came
+//! in, so an untrained encoder passes the BiLSTM's features through nearly unchanged. A
+//! post-LN form (LN after each residual, f_c the mean of O) measured far worse under DAMSM
+//! pretraining at equal steps (docs/MODELS.md).
 //!
 //! **What feeds the image side at inference.** A caption alone has no image. The encoder
 //! therefore owns a learned visual memory, `image_memory` [R, D_v]: R learned image-feature
@@ -91,11 +97,12 @@ impl<B: Backend> CrossAttentionEncoder<B> {
         }
     }
 
-    /// words [B, D, T], pad [B, T] (true on padding), image features [B, D_v, R] or `None` for
-    /// the learned visual memory.
+    /// words [B, D, T], sentence ē [B, D], pad [B, T] (true on padding), image features
+    /// [B, D_v, R] or `None` for the learned visual memory.
     pub fn forward(
         &self,
         words: Tensor<B, 3>,
+        sentence: Tensor<B, 2>,
         pad: Tensor<B, 2, Bool>,
         image: Option<Tensor<B, 3>>,
     ) -> CrossAttended<B> {
@@ -110,27 +117,29 @@ impl<B: Backend> CrossAttentionEncoder<B> {
         let e = words.swap_dims(1, 2); // [B, T, D]
         let valid = pad.clone().bool_not().float().unsqueeze_dim::<3>(2); // [B, T, 1]
 
-        // 1–2: cross-attention to the image side, then a normalised projection.
-        let q = self.query.forward(e.clone());
+        // 1–2: cross-attention from the normalised words to the image side, added to the words.
+        let q = self.query.forward(self.norm_cross.forward(e.clone()));
         let k = self.key.forward(regions.clone());
         let v = self.value.forward(regions);
         let scale = 1.0 / (self.attention_dim as f64).sqrt();
         let cross = softmax(q.matmul(k.swap_dims(1, 2)).mul_scalar(scale), 2); // [B, T, R]
         let context = self.drop.forward(cross.clone()).matmul(v);
-        let h = self.norm_cross.forward(e + self.out.forward(context));
+        let h = e.clone() + self.out.forward(context);
 
-        // 3: self-attention over real words.
-        let sq = self.self_query.forward(h.clone());
-        let sk = self.self_key.forward(h.clone());
-        let sv = self.self_value.forward(h.clone());
+        // 3: self-attention over real words, added.
+        let n = self.norm_self.forward(h.clone());
+        let sq = self.self_query.forward(n.clone());
+        let sk = self.self_key.forward(n.clone());
+        let sv = self.self_value.forward(n);
         let logits = sq.matmul(sk.swap_dims(1, 2)).mul_scalar(1.0 / (dw as f64).sqrt()); // [B, T, T]
         let key_pad = pad.unsqueeze_dim::<3>(1).expand([b, t, t]);
         let att = softmax(logits.mask_fill(key_pad, MASKED_LOGIT), 2);
-        let o = self.norm_self.forward(h + att.matmul(sv)) * valid.clone();
+        let o = (h + att.matmul(sv)) * valid.clone();
 
-        // 4: word matrix and sentence code.
-        let count = valid.sum_dim(1).clamp_min(1.0).reshape([b, 1]); // [B, 1]
-        let sentence = o.clone().sum_dim(1).reshape([b, dw]) / count;
+        // 4: word matrix and sentence code (ē plus the mean update of the real words).
+        let count = valid.clone().sum_dim(1).clamp_min(1.0).reshape([b, 1]); // [B, 1]
+        let update = (o.clone() - e * valid).sum_dim(1).reshape([b, dw]) / count;
+        let sentence = sentence + update;
         CrossAttended { words: o.swap_dims(1, 2), sentence, cross_attention: cross }
     }
 }
@@ -157,10 +166,11 @@ mod tests {
         let dev = Default::default();
         let enc = CrossAttentionEncoder::<B>::new(&cfg(), &dev);
         let words = Tensor::<B, 3>::random([2, 8, 3], Distribution::Normal(0.0, 1.0), &dev);
+        let sent = Tensor::<B, 2>::random([2, 8], Distribution::Normal(0.0, 1.0), &dev);
         let image = Tensor::<B, 3>::random([2, 6, 7], Distribution::Normal(0.0, 1.0), &dev);
         for img in [Some(image), None] {
             let r = if img.is_some() { 7 } else { 5 };
-            let out = enc.forward(words.clone(), pad(&dev), img);
+            let out = enc.forward(words.clone(), sent.clone(), pad(&dev), img);
             assert_eq!(out.words.dims(), [2, 8, 3]);
             assert_eq!(out.sentence.dims(), [2, 8]);
             assert_eq!(out.cross_attention.dims(), [2, 3, r]);
@@ -169,9 +179,11 @@ mod tests {
             let w = out.words.clone().into_data().to_vec::<f32>().unwrap();
             // Caption 1's padded words (t = 1, 2) are zero in every channel.
             assert!((0..8).all(|c| w[(8 + c) * 3 + 1] == 0.0 && w[(8 + c) * 3 + 2] == 0.0));
-            // Caption 1's sentence code is its only word.
+            // Caption 1's sentence code is ē plus its only word's update.
             let s = out.sentence.into_data().to_vec::<f32>().unwrap();
-            assert!((0..8).all(|c| (s[8 + c] - w[(8 + c) * 3]).abs() < 1e-5));
+            let (e, sb) =
+                (words.clone().into_data().to_vec::<f32>().unwrap(), sent.clone().into_data().to_vec::<f32>().unwrap());
+            assert!((0..8).all(|c| (s[8 + c] - (sb[8 + c] + w[(8 + c) * 3] - e[(8 + c) * 3])).abs() < 1e-5));
         }
     }
 
@@ -184,8 +196,9 @@ mod tests {
             Tensor::cat(vec![words.clone(), Tensor::random([1, 8, 2], Distribution::Normal(0.0, 1.0), &dev)], 2);
         let none = Tensor::<B, 2, Int>::from_data([[0, 0]], &dev).equal_elem(1);
         let two = Tensor::<B, 2, Int>::from_data([[0, 0, 1, 1]], &dev).equal_elem(1);
-        let a = enc.forward(words, none, None);
-        let b = enc.forward(padded, two, None);
+        let sent = Tensor::<B, 2>::random([1, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let a = enc.forward(words, sent.clone(), none, None);
+        let b = enc.forward(padded, sent, two, None);
         let d = (a.sentence - b.sentence).abs().max().into_scalar();
         assert!(d < 1e-5, "padding leaked into the sentence code: {d}");
     }
@@ -213,7 +226,8 @@ mod tests {
         let enc = CrossAttentionEncoder::<AD>::new(&c, &dev);
         let words = Tensor::<AD, 3>::random([2, 8, 3], Distribution::Normal(0.0, 1.0), &dev).require_grad();
         let target = Tensor::<AD, 3>::random([2, 8, 3], Distribution::Normal(0.0, 1.0), &dev);
-        let out = enc.forward(words.clone(), pad(&dev), None);
+        let sent = Tensor::<AD, 2>::random([2, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let out = enc.forward(words.clone(), sent, pad(&dev), None);
         let loss = (out.words * target).sum() + out.sentence.powi_scalar(2).sum();
         let grads = loss.backward();
         assert!(words.grad(&grads).is_some());

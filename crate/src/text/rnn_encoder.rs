@@ -61,7 +61,7 @@ impl<B: Backend> RnnEncoder<B> {
         let words = out.swap_dims(1, 2);
         match &self.cae {
             Some(cae) => {
-                let x = cae.forward(words, pad.clone(), None);
+                let x = cae.forward(words, sentence, pad.clone(), None);
                 TextFeatures { words: x.words, sentence: x.sentence, pad }
             }
             None => TextFeatures { words, sentence, pad },
