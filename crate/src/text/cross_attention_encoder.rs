@@ -13,8 +13,9 @@
 //! 4. outputs: the word matrix W = Oᵀ [B, D, T] (0 at padding) and the sentence code
 //!    f_c = ē + the mean over real words of O − eᵀ.
 //!
-//! The normalisations sit before each attention (pre-LN) and both attentions add to what came
-//! in, so an untrained encoder passes the BiLSTM's features through nearly unchanged. A
+//! The normalisations sit before each attention (pre-LN), both attentions add to what came
+//! in, and the two maps that write into that sum (W_O, W_v) start near zero, so an untrained
+//! encoder passes the BiLSTM's features through nearly unchanged. A
 //! post-LN form (LN after each residual, f_c the mean of O) measured far worse under DAMSM
 //! pretraining at equal steps (docs/MODELS.md).
 //!
@@ -25,7 +26,7 @@
 //! all is a measured choice, not assumed; see docs/MODELS.md once measured.
 
 use burn::module::Param;
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
@@ -77,15 +78,19 @@ impl<B: Backend> CrossAttentionEncoder<B> {
     pub fn new(cfg: &CrossAttentionConfig, device: &B::Device) -> Self {
         let (dw, dv, d) = (cfg.word_dim, cfg.image_dim, cfg.attention_dim);
         let lin = |i, o| LinearConfig::new(i, o).init(device);
+        // The two maps that write into the residual stream start near zero, so training
+        // starts from the BiLSTM's features (as zero-initialised residual branches do).
+        let small =
+            |i, o| LinearConfig::new(i, o).with_initializer(Initializer::Normal { mean: 0.0, std: 1e-3 }).init(device);
         Self {
             query: lin(dw, d),
             key: lin(dv, d),
             value: lin(dv, d),
-            out: lin(d, dw),
+            out: small(d, dw),
             norm_cross: LayerNormConfig::new(dw).init(device),
             self_query: lin(dw, dw),
             self_key: lin(dw, dw),
-            self_value: lin(dw, dw),
+            self_value: small(dw, dw),
             norm_self: LayerNormConfig::new(dw).init(device),
             image_memory: Param::from_tensor(Tensor::random(
                 [cfg.memory_slots, dv],
