@@ -13,7 +13,7 @@ import { chromium } from 'playwright-core';
 import { serve } from '../../web/serve.mjs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const MODEL = 'shapes-cpu-small';
+export const MODEL = 'shapes-attngan';
 export const MODEL_DIR = join(ROOT, 'weights', MODEL);
 export const T2I_BIN = process.env.T2I_BIN || join(ROOT, 'target/debug/t2i');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
