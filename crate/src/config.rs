@@ -71,7 +71,8 @@ pub struct DamsmConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GanConfig {
-    /// Generator family: `attngan` (word attention) or `dmgan` (dynamic memory).
+    /// Generator family: `attngan` (word attention), `dmgan` (dynamic memory) or `ecagan`
+    /// (word attention, CARAFE up-sampling in the first stage, ECA channel attention).
     pub variant: String,
     /// Number of stages: 1 (64 px), 2 (64, 128) or 3 (64, 128, 256).
     pub stages: usize,
@@ -88,8 +89,8 @@ pub struct GanConfig {
 }
 
 impl GanConfig {
-    /// The generator families: how refinement stages fuse words into image features.
-    pub const VARIANTS: [&'static str; 2] = ["attngan", "dmgan"];
+    /// The generator families (see `models/attngan.rs`).
+    pub const VARIANTS: [&'static str; 3] = ["attngan", "dmgan", "ecagan"];
     /// Image side of stage `i` (0-based): 64·2^i.
     pub fn stage_size(&self, i: usize) -> usize {
         64 << i
@@ -125,6 +126,10 @@ pub struct TrainConfig {
     pub betas: [f64; 2],
     /// λ, the weight of the DAMSM loss in the generator loss (Eq. 7).
     pub lambda: f64,
+    /// λ1, the weight of the perceptual loss on the final stage (ECAGAN; `train/perceptual.rs`).
+    /// 0 (the default, and what configs written before it existed mean): off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lambda_perceptual: f64,
     /// Decay of the exponential moving average of generator weights (AttnGAN: 0.999).
     pub ema_decay: f64,
     /// Gradient-norm clip for the text encoder during DAMSM training (AttnGAN: 0.25).
@@ -142,6 +147,10 @@ pub struct TrainConfig {
     pub eval_scenes: usize,
     /// Seed of the host RNG that draws data and noise.
     pub seed: u64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 fn default_eval_scenes() -> usize {
@@ -238,6 +247,9 @@ impl RunConfig {
         }
         if t.lambda < 0.0 {
             return Err(Error::config("train.lambda", "must be ≥ 0"));
+        }
+        if !(t.lambda_perceptual >= 0.0 && t.lambda_perceptual.is_finite()) {
+            return Err(Error::config("train.lambda_perceptual", format!("{} must be ≥ 0", t.lambda_perceptual)));
         }
         positive("train.rnn_grad_clip", t.rnn_grad_clip)?;
         if t.eval_every > 0 && t.eval_scenes < 2 {
@@ -368,6 +380,24 @@ mod tests {
         let round = RunConfig::from_toml(&RunConfig::preset("cpu").unwrap().to_toml(), Path::new("r")).unwrap();
         assert!(!RunConfig::preset("cpu").unwrap().to_toml().contains("path"));
         assert_eq!(round, RunConfig::preset("cpu").unwrap());
+    }
+
+    #[test]
+    fn perceptual_weight_defaults_to_zero_and_is_validated() {
+        // Configs (and checkpoints' embedded configs) from before the field parse as λ1 = 0 and
+        // serialise back without it.
+        let tiny = RunConfig::preset("tiny").unwrap();
+        assert_eq!(tiny.train.lambda_perceptual, 0.0);
+        assert!(!tiny.to_toml().contains("lambda_perceptual"));
+        let eca = RunConfig::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/shapes-ecagan.toml")).unwrap();
+        assert_eq!((eca.model.gan.variant.as_str(), eca.train.lambda_perceptual), ("ecagan", 1.0));
+        assert_eq!(RunConfig::from_toml(&eca.to_toml(), Path::new("r")).unwrap(), eca);
+        let mut cfg = tiny;
+        for bad in [-0.5, f64::NAN, f64::INFINITY] {
+            cfg.train.lambda_perceptual = bad;
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains("train.lambda_perceptual"), "{err}");
+        }
     }
 
     #[test]

@@ -33,12 +33,19 @@ fn every_variant_trains_exports_and_generates() {
     for (variant, encoder) in cases {
         cfg.model.gan.variant = variant.to_string();
         cfg.model.text.encoder = encoder.to_string();
+        // ECAGAN trains with its perceptual loss (λ1), as configs/shapes-ecagan.toml does.
+        cfg.train.lambda_perceptual = if variant == "ecagan" { 1.0 } else { 0.0 };
         let damsm = if encoder == "cae" { cae_damsm.clone() } else { damsm.clone() };
         let variant = &*format!("{variant}-{encoder}");
         let run = root.join(variant);
         let summary = train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&run), &dev).unwrap();
         assert_eq!(summary.step, 2, "{variant}");
         assert!(summary.last_losses.iter().all(|(_, v)| v.is_finite()), "{variant}: {:?}", summary.last_losses);
+        let perceptual = summary.last_losses.iter().find(|(k, _)| k == "perceptual").map(|(_, v)| *v);
+        assert_eq!(perceptual.is_some(), cfg.train.lambda_perceptual > 0.0, "{variant}: {:?}", summary.last_losses);
+        assert!(perceptual.is_none_or(|p| p > 0.0), "{variant}: perceptual loss {perceptual:?}");
+        let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        assert_eq!(log.contains("\"perceptual\""), perceptual.is_some(), "{variant}: metrics.jsonl");
         let out = root.join(format!("{variant}-export"));
         let report = t2i::export::export_run(&run, &out, variant, WeightDtype::F32, "test", "", 0).unwrap();
         assert_eq!(report.max_pixel_diff, 0, "{variant}: export does not reproduce the run");

@@ -74,6 +74,21 @@ impl<B: Backend> ImageEncoder<B> {
 
     /// Images in [-1, 1], side a multiple of the configured size (average-pooled down to it).
     pub fn forward(&self, img: Tensor<B, 4>) -> ImageFeatures<B> {
+        let x = self.trunk(img);
+        let regions = self.regions.forward(x.clone());
+        let t = self.tail.forward(x);
+        let [b, c, h, w] = t.dims();
+        let pooled = t.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);
+        ImageFeatures { regions, global: self.global.forward(pooled) }
+    }
+
+    /// Only the region features [B, D, r, r] of [`forward`](Self::forward) (no global code).
+    pub fn region_features(&self, img: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.regions.forward(self.trunk(img))
+    }
+
+    /// Pooling to the configured size, stem and down-sampling: the region grid before projection.
+    fn trunk(&self, img: Tensor<B, 4>) -> Tensor<B, 4> {
         let side = img.dims()[2];
         let img = if side > self.image_size {
             let k = side / self.image_size;
@@ -85,11 +100,7 @@ impl<B: Backend> ImageEncoder<B> {
         for d in &self.downs {
             x = d.forward(x);
         }
-        let regions = self.regions.forward(x.clone());
-        let t = self.tail.forward(x);
-        let [b, c, h, w] = t.dims();
-        let pooled = t.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);
-        ImageFeatures { regions, global: self.global.forward(pooled) }
+        x
     }
 }
 

@@ -2,6 +2,8 @@
 
 pub mod batch_norm;
 pub mod bilstm;
+pub mod carafe;
+pub mod channel_attention;
 pub mod conditioning_augmentation;
 pub mod dynamic_memory;
 pub mod glu;

@@ -20,7 +20,7 @@ use crate::config::RunConfig;
 use crate::data::batcher::HostBatch;
 use crate::error::{Error, Result};
 use crate::eval::r_precision::r_precision;
-use crate::models::damsm::{ImageEncoder, matching_loss, sentence_scores, word_scores};
+use crate::models::damsm::{ImageEncoder, ImageFeatures, matching_loss, sentence_scores, word_scores};
 use crate::rng::{Stream, rng_for};
 use crate::text::rnn_encoder::RnnEncoder;
 use crate::text::vocab::Vocab;
@@ -60,7 +60,18 @@ pub fn damsm_loss<B: Backend>(
     same_class: &[Vec<bool>],
     cfg: &crate::config::DamsmConfig,
 ) -> DamsmLoss<B> {
-    let feats = image.forward(images);
+    damsm_loss_from(image.forward(images), words, sentence, pad, same_class, cfg)
+}
+
+/// [`damsm_loss`] from image features already computed.
+pub fn damsm_loss_from<B: Backend>(
+    feats: ImageFeatures<B>,
+    words: Tensor<B, 3>,
+    sentence: Tensor<B, 2>,
+    pad: Tensor<B, 2, Bool>,
+    same_class: &[Vec<bool>],
+    cfg: &crate::config::DamsmConfig,
+) -> DamsmLoss<B> {
     let (w0, w1) = matching_loss(word_scores(feats.regions, words, pad, cfg), same_class);
     let (s0, s1) = matching_loss(sentence_scores(feats.global, sentence, cfg), same_class);
     DamsmLoss { w0, w1, s0, s1 }

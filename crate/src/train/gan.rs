@@ -1,7 +1,7 @@
 //! GAN training (`t2i train gan`): AttnGAN's alternating updates (`trainer.py`): every
 //! stage discriminator on real, fake and mismatched pairs, then the generator on the
-//! adversarial terms + λ·DAMSM + KL, then the EMA of generator weights. The DAMSM text and
-//! image encoders are frozen.
+//! adversarial terms + λ·DAMSM + KL (+ λ1·perceptual when `train.lambda_perceptual` > 0, as
+//! ECAGAN), then the EMA of generator weights. The DAMSM text and image encoders are frozen.
 
 use std::path::Path;
 
@@ -13,10 +13,11 @@ use image::RgbImage;
 use web_time::Instant;
 
 use super::checkpoint::Checkpoint;
-use super::damsm::{Damsm, damsm_loss, load_damsm, scalar};
+use super::damsm::{Damsm, damsm_loss_from, load_damsm, scalar};
 use super::ema::Ema;
 use super::losses::{discriminator_loss, generator_adv_loss, kl_loss};
 use super::metrics_log::MetricsLog;
+use super::perceptual::perceptual_distance;
 use super::{
     TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, test_source,
     train_source,
@@ -162,7 +163,8 @@ pub fn train_gan<B: AutodiffBackend>(
         let gd = GradientsParams::from_grads(d_loss.backward(), &disc);
         disc = opt_d.step(t.lr_d, disc, gd);
 
-        // Generator (Eq. 6–7): adversarial terms of every stage + λ·DAMSM on the last + KL.
+        // Generator (Eq. 6–7): adversarial terms of every stage + λ·DAMSM on the last + KL,
+        // + λ1·perceptual on the last (region features of the frozen DAMSM image encoder).
         let mut adv: Option<Tensor<B, 1>> = None;
         for (i, d) in disc.stages.iter().enumerate() {
             let l = generator_adv_loss(d, out.images[i].clone(), sentence.clone());
@@ -172,12 +174,20 @@ pub fn train_gan<B: AutodiffBackend>(
             });
         }
         let adv = adv.ok_or_else(|| Error::Other("no stages".into()))?;
-        let last_img = out.images[out.images.len() - 1].clone();
-        let dl = damsm_loss(&image, last_img, words, sentence, pad, &batch.same_class, &mc.damsm);
+        let fin = out.images.len() - 1;
+        let fake_feats = image.forward(out.images[fin].clone());
+        let perceptual = (t.lambda_perceptual > 0.0).then(|| {
+            let real = image.region_features(batch.images[fin].clone());
+            perceptual_distance(fake_feats.regions.clone(), real).mul_scalar(t.lambda_perceptual)
+        });
+        let dl = damsm_loss_from(fake_feats, words, sentence, pad, &batch.same_class, &mc.damsm);
         let (w_l, s_l) = (dl.words().mul_scalar(t.lambda), dl.sentence().mul_scalar(t.lambda));
         let kl = kl_loss(out.mu, out.logvar);
-        let g_total = adv.clone() + w_l.clone() + s_l.clone() + kl.clone();
-        let values = vec![
+        let mut g_total = adv.clone() + w_l.clone() + s_l.clone() + kl.clone();
+        if let Some(p) = &perceptual {
+            g_total = g_total + p.clone();
+        }
+        let mut values = vec![
             ("loss_d".to_string(), d_val),
             ("loss_g".to_string(), scalar(g_total.clone())),
             ("g_adv".to_string(), scalar(adv)),
@@ -185,6 +195,9 @@ pub fn train_gan<B: AutodiffBackend>(
             ("s_loss".to_string(), scalar(s_l)),
             ("kl".to_string(), scalar(kl)),
         ];
+        if let Some(p) = perceptual {
+            values.push(("perceptual".to_string(), scalar(p)));
+        }
         check_finite(step + 1, &values)?;
         let gg = GradientsParams::from_grads(g_total.backward(), &generator);
         generator = opt_g.step(t.lr_g, generator, gg);

@@ -12,6 +12,8 @@ pub mod gan;
 pub mod grad_clip;
 pub mod losses;
 pub mod metrics_log;
+#[cfg(feature = "train")]
+pub mod perceptual;
 pub mod run_dir;
 
 use std::path::{Path, PathBuf};
