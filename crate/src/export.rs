@@ -122,21 +122,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
-/// The model card: data, config, training, files, and the export check.
-fn model_card(cfg: &ExportConfig, probe: &str, diff: u8, evaluation: Option<&EvalReport>) -> String {
-    let m = &cfg.model;
-    let t = &cfg.training;
+/// The "Model" section of a model card: stages, widths and the text encoder.
+pub(crate) fn model_table(m: &crate::config::ModelConfig) -> String {
     let sizes: Vec<String> = (0..m.gan.stages).map(|i| format!("{} px", m.gan.stage_size(i))).collect();
-    let mut s = format!("# {}\n\n", cfg.name);
-    s += "AttnGAN (Xu et al. 2018) text-to-image generator trained with the `t2i` crate.\n\n";
-    if !t.note.is_empty() {
-        s += &format!("> {}\n\n", t.note);
-    }
-    s += "## Data\n\n";
-    s += &format!("{}.\n\n", t.data);
-    s += "## Model\n\n";
-    s += &format!(
-        "| part | setting |\n|---|---|\n| stages | {} ({}) |\n| generator width GF | {} |\n| noise z | {} |\n\
+    format!(
+        "## Model\n\n| part | setting |\n|---|---|\n| stages | {} ({}) |\n| generator width GF | {} |\n| noise z | {} |\n\
          | condition (CA) | {} |\n| residual blocks per stage | {} |\n| text encoder | BiLSTM, embedding {}, hidden 2×{}, vocabulary {} words |\n\n",
         m.gan.stages,
         sizes.join(", "),
@@ -147,7 +137,21 @@ fn model_card(cfg: &ExportConfig, probe: &str, diff: u8, evaluation: Option<&Eva
         m.text.embedding_dim,
         m.text.hidden_dim,
         m.text.vocab_size,
-    );
+    )
+}
+
+/// The model card: data, config, training, files, and the export check.
+fn model_card(cfg: &ExportConfig, probe: &str, diff: u8, evaluation: Option<&EvalReport>) -> String {
+    let m = &cfg.model;
+    let t = &cfg.training;
+    let mut s = format!("# {}\n\n", cfg.name);
+    s += "AttnGAN (Xu et al. 2018) text-to-image generator trained with the `t2i` crate.\n\n";
+    if !t.note.is_empty() {
+        s += &format!("> {}\n\n", t.note);
+    }
+    s += "## Data\n\n";
+    s += &format!("{}.\n\n", t.data);
+    s += &model_table(m);
     s += "## Training\n\n";
     s += &format!(
         "| | |\n|---|---|\n| GAN steps | {} |\n| batch size | {} |\n| GAN wall time | {:.1} min |\n| hardware | {} |\n\n",

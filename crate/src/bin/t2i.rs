@@ -35,6 +35,26 @@ enum DtypeArg {
     F16,
 }
 
+impl From<DtypeArg> for WeightDtype {
+    fn from(d: DtypeArg) -> Self {
+        match d {
+            DtypeArg::F32 => WeightDtype::F32,
+            DtypeArg::F16 => WeightDtype::F16,
+        }
+    }
+}
+
+/// `--name`, or else the output directory's name (export and import).
+fn model_name(name: Option<String>, out: &std::path::Path) -> Result<String> {
+    match name {
+        Some(n) => Ok(n),
+        None => out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .context("--out has no directory name; pass --name"),
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Datasets.
@@ -410,17 +430,8 @@ fn run() -> Result<()> {
             println!("wrote {}", out.display());
         }
         Cmd::Export { checkpoint, out, name, dtype, hardware, note, eval } => {
-            let name = match name {
-                Some(n) => n,
-                None => out
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .context("--out has no directory name; pass --name")?,
-            };
-            let dtype = match dtype {
-                DtypeArg::F32 => WeightDtype::F32,
-                DtypeArg::F16 => WeightDtype::F16,
-            };
+            let name = model_name(name, &out)?;
+            let dtype = WeightDtype::from(dtype);
             let report = t2i::export::export_run(&checkpoint, &out, &name, dtype, &hardware, &note, eval)?;
             for f in &report.files {
                 println!("wrote {}", f.display());
@@ -428,23 +439,14 @@ fn run() -> Result<()> {
             println!("{}", report.summary);
         }
         Cmd::Import { text_encoder, generator, captions, vocab, config, out, name, dtype } => {
-            let name = match name {
-                Some(n) => n,
-                None => out
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .context("--out has no directory name; pass --name")?,
-            };
+            let name = model_name(name, &out)?;
             let vocab = match (captions, vocab) {
                 (Some(p), _) => t2i::data::captions_pickle::CaptionsPickle::load(&p)?.vocab,
                 (None, Some(p)) => t2i::text::vocab::Vocab::load(&p)?,
                 (None, None) => bail!("pass --captions captions.pickle (or --vocab vocab.json)"),
             };
             let config = config.map(|c| RunConfig::load(&c)).transpose()?;
-            let dtype = match dtype {
-                DtypeArg::F32 => WeightDtype::F32,
-                DtypeArg::F16 => WeightDtype::F16,
-            };
+            let dtype = WeightDtype::from(dtype);
             let src = t2i::import::ImportSource { text_encoder, generator, vocab, config };
             let report = t2i::import::import_to_dir(&src, &out, &name, dtype)?;
             for f in &report.files {

@@ -15,7 +15,7 @@ use burn::prelude::*;
 
 use crate::config::{DataConfig, ModelConfig, RunConfig};
 use crate::error::{Error, Result};
-use crate::export::{round_trip, write_model_dir};
+use crate::export::{model_table, round_trip, write_model_dir};
 use crate::pipeline::Pipeline;
 use crate::text::vocab::Vocab;
 use crate::weights::{ExportConfig, InferenceModel, NamedTensor, TrainingInfo, WeightDtype, apply_named, export};
@@ -296,7 +296,6 @@ fn describe_data(d: &DataConfig) -> String {
 
 fn import_card(cfg: &ExportConfig, inputs: &[String], probe: &str, diff: u8) -> String {
     let m = &cfg.model;
-    let sizes: Vec<String> = (0..m.gan.stages).map(|i| format!("{} px", m.gan.stage_size(i))).collect();
     let mut s = format!("# {}\n\n", cfg.name);
     s += "AttnGAN (Xu et al. 2018) generator and text encoder, imported from the authors' published PyTorch \
           checkpoints with `t2i import`. The weights are theirs; this directory only re-packages them.\n\n";
@@ -305,21 +304,7 @@ fn import_card(cfg: &ExportConfig, inputs: &[String], probe: &str, diff: u8) -> 
         s += &format!("- {line}\n");
     }
     s += &format!("\nData: {}.\n\n", cfg.training.data);
-    s += "## Model\n\n";
-    s += &format!(
-        "| part | setting |\n|---|---|\n| stages | {} ({}) |\n| generator width GF | {} |\n| noise z | {} |\n\
-         | condition (CA) | {} |\n| residual blocks per stage | {} |\n| text encoder | BiLSTM, embedding {}, hidden \
-         2×{}, vocabulary {} words |\n\n",
-        m.gan.stages,
-        sizes.join(", "),
-        m.gan.gf,
-        m.gan.z_dim,
-        m.gan.cond_dim,
-        m.gan.res_blocks,
-        m.text.embedding_dim,
-        m.text.hidden_dim,
-        m.text.vocab_size,
-    );
+    s += &model_table(m);
     s += "## Files\n\n";
     s += &format!(
         "`{}`: {} bytes, {:?} storage, CRC-32 {}.\n\n",
