@@ -40,3 +40,31 @@ pub fn conv4x4_down<B: Backend>(cin: usize, cout: usize, device: &B::Device) -> 
 
 /// Large negative logit used to mask padded words before a softmax (finite, so gradients stay finite).
 pub const MASKED_LOGIT: f32 = -1.0e9;
+
+/// Test helper: the number of float parameters of `module` and the ids of those that got no
+/// (or an all-zero) gradient from `grads`.
+#[cfg(test)]
+pub(crate) fn params_without_grad<M: burn::module::Module<crate::CpuTrainBackend>>(
+    module: &M,
+    grads: &<crate::CpuTrainBackend as burn::tensor::backend::AutodiffBackend>::Gradients,
+) -> (usize, Vec<String>) {
+    use burn::module::{ModuleVisitor, Param};
+    type AD = crate::CpuTrainBackend;
+    struct Grads<'a> {
+        grads: &'a <AD as burn::tensor::backend::AutodiffBackend>::Gradients,
+        zero: Vec<String>,
+        count: usize,
+    }
+    impl ModuleVisitor<AD> for Grads<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AD, D>>) {
+            self.count += 1;
+            let g = param.val().grad(self.grads).map(|g| g.abs().sum().into_scalar()).unwrap_or(0.0);
+            if g == 0.0 {
+                self.zero.push(format!("{:?}", param.id));
+            }
+        }
+    }
+    let mut v = Grads { grads, zero: Vec::new(), count: 0 };
+    module.visit(&mut v);
+    (v.count, v.zero)
+}
