@@ -10,11 +10,10 @@ use web_time::Instant;
 use crate::config::RunConfig;
 use crate::data::shapes;
 use crate::error::{Error, Result};
-use crate::models::attngan::Generator;
 use crate::pipeline::{GenerateOptions, Pipeline};
-use crate::text::rnn_encoder::RnnEncoder;
 use crate::text::vocab::Vocab;
 use crate::train::TrainOptions;
+use crate::weights::InferenceModel;
 
 /// Median of a sample (mean of the middle two for even sizes).
 pub fn median(mut xs: Vec<f64>) -> f64 {
@@ -39,13 +38,9 @@ pub fn run<A: AutodiffBackend>(
     let vocab = Vocab::build(shapes::all_words(), 1);
     let mut mc = cfg.model.clone();
     mc.text.vocab_size = vocab.len();
-    let pipe = Pipeline::<A::InnerBackend> {
-        config: mc.clone(),
-        vocab,
-        text: RnnEncoder::new(&mc.text, device),
-        generator: Generator::new(&mc.gan, &mc.text, device),
-        device: device.clone(),
-    };
+    let (text, net) = InferenceModel::<A::InnerBackend>::new(&mc, device).into_parts()?;
+    rows.push(("generator_parameters".to_string(), net.generator_params() as f64));
+    let pipe = Pipeline::<A::InnerBackend> { config: mc.clone(), vocab, text, net, device: device.clone() };
     let caption = "a small red circle above a large blue square";
     for b in [1usize, 16] {
         let caps = vec![caption; b];

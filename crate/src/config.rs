@@ -71,10 +71,12 @@ pub struct DamsmConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GanConfig {
-    /// Generator family: `attngan` (word attention), `dmgan` (dynamic memory) or `ecagan`
-    /// (word attention, CARAFE up-sampling in the first stage, ECA channel attention).
+    /// Generator family: `attngan` (word attention), `dmgan` (dynamic memory), `ecagan`
+    /// (word attention, CARAFE up-sampling in the first stage, ECA channel attention) or
+    /// `ratgan` (one generator of recurrent affine transformations, `models/rat_gan.rs`).
     pub variant: String,
-    /// Number of stages: 1 (64 px), 2 (64, 128) or 3 (64, 128, 256).
+    /// Number of stages: 1 (64 px), 2 (64, 128) or 3 (64, 128, 256). RAT-GAN has one
+    /// generator whose output has the last stage's side.
     pub stages: usize,
     /// Generator width `GF_DIM` (the first stage starts at 16·gf channels).
     pub gf: usize,
@@ -86,11 +88,27 @@ pub struct GanConfig {
     pub cond_dim: usize,
     /// Residual blocks per refinement stage `R_NUM`.
     pub res_blocks: usize,
+    /// Sampling only: redraw every noise value with |z| above this threshold (truncated
+    /// normal, as DF-GAN and RAT-GAN sample; their configs use 0.88). 0: off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncation: f64,
 }
 
 impl GanConfig {
     /// The generator families (see `models/attngan.rs`).
-    pub const VARIANTS: [&'static str; 3] = ["attngan", "dmgan", "ecagan"];
+    pub const VARIANTS: [&'static str; 4] = ["attngan", "dmgan", "ecagan", "ratgan"];
+    /// True for RAT-GAN, whose single generator draws only the final size.
+    pub fn single_stage(&self) -> bool {
+        self.variant == "ratgan"
+    }
+    /// The sides of the images the generator draws: every stage's, or RAT-GAN's one.
+    pub fn output_sizes(&self) -> Vec<usize> {
+        if self.single_stage() {
+            vec![self.final_size()]
+        } else {
+            (0..self.stages).map(|i| self.stage_size(i)).collect()
+        }
+    }
     /// Image side of stage `i` (0-based): 64·2^i.
     pub fn stage_size(&self, i: usize) -> usize {
         64 << i
@@ -323,6 +341,12 @@ impl ModelConfig {
                 format!("{} exceeds the final stage size {}", d.image_size, g.final_size()),
             ));
         }
+        if !(g.truncation >= 0.0 && g.truncation.is_finite()) {
+            return Err(Error::config("model.gan.truncation", format!("{} must be ≥ 0 (0: off)", g.truncation)));
+        }
+        if g.variant == "ratgan" && self.text.encoder != "bilstm" {
+            return Err(Error::config("model.text.encoder", "RAT-GAN uses the frozen BiLSTM DAMSM encoder"));
+        }
         for (f, v) in [
             ("model.gan.gf", g.gf),
             ("model.gan.df", g.df),
@@ -351,10 +375,12 @@ mod tests {
         }
         // Every config file in the repo (presets and run configs such as shapes.toml) loads.
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                RunConfig::load(path.to_str().unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for sub in [dir.clone(), dir.join("compare")] {
+            for entry in std::fs::read_dir(&sub).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    RunConfig::load(path.to_str().unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
             }
         }
         let paper = RunConfig::preset("paper").unwrap();

@@ -39,7 +39,7 @@ pub fn export_run(
     let (step, wall_s) = (run.checkpoint.step, run.checkpoint.elapsed_s);
     let damsm = if eval_scenes > 0 { Some(damsm_from_run::<B>(&run, &device)?) } else { None };
     let source = Pipeline::<B>::from_run(run, Weights::Ema, &device)?;
-    let model = InferenceModel { text_encoder: source.text.clone(), generator: source.generator.clone() };
+    let model = InferenceModel::from_parts(source.text.clone(), source.net.clone());
     let data = &run_config.data;
     let description = match (data.kind.as_str(), &data.path) {
         ("shapes", _) => format!(

@@ -12,7 +12,8 @@ use crate::config::ModelConfig;
 use crate::data::batcher::{image_from_chw, tokens_tensor};
 use crate::error::{Error, Result};
 use crate::models::attngan::Generator;
-use crate::rng::sample_noise;
+use crate::models::rat_gan::{RatDiscriminator, RatGenerator};
+use crate::rng::{sample_noise, truncate_noise};
 use crate::text::rnn_encoder::RnnEncoder;
 use crate::text::vocab::{Encoded, Vocab};
 use crate::train::run_dir::RunDir;
@@ -41,6 +42,11 @@ pub struct Generation {
     pub truncated: bool,
     /// (label, milliseconds) for text encoding and each stage (\"64px\", \"128px\", …).
     pub timings: Vec<(String, f64)>,
+    /// RAT-GAN: the discriminator's spatial attention over the image (positions weighted by
+    /// how much the sentence concerns them, summing to 1; `models/rat_gan.rs`), and its
+    /// matching logit. None for the multi-stage generators.
+    pub spatial_attention: Option<Map>,
+    pub d_logit: Option<f32>,
     /// The generator's raw output per stage, CHW in [-1, 1] before rounding to pixels; only
     /// filled by [`Pipeline::generate_with`] with `keep_raw` (comparisons with PyTorch).
     pub raw: Vec<Vec<f32>>,
@@ -63,13 +69,33 @@ pub enum Weights {
     Live,
 }
 
+/// The image networks of a model.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // one per pipeline, never in bulk
+pub enum Net<B: Backend> {
+    /// AttnGAN, DM-GAN, ECAGAN: stages with word attention (or memory addressing).
+    Stages(Generator<B>),
+    /// RAT-GAN: one generator, and the discriminator whose spatial attention the page shows.
+    Rat { generator: RatGenerator<B>, discriminator: RatDiscriminator<B> },
+}
+
+impl<B: Backend> Net<B> {
+    /// Parameters of the generator (RAT-GAN: without its discriminator).
+    pub fn generator_params(&self) -> usize {
+        match self {
+            Net::Stages(g) => g.num_params(),
+            Net::Rat { generator, .. } => generator.num_params(),
+        }
+    }
+}
+
 /// Text encoder + generator + vocabulary, on one backend.
 #[derive(Clone, Debug)]
 pub struct Pipeline<B: Backend> {
     pub config: ModelConfig,
     pub vocab: Vocab,
     pub text: RnnEncoder<B>,
-    pub generator: Generator<B>,
+    pub net: Net<B>,
     pub device: B::Device,
 }
 
@@ -105,8 +131,15 @@ impl<B: Backend> Pipeline<B> {
             Weights::Ema => "generator_ema",
             Weights::Live => "generator",
         };
-        let generator = ck.load_module(section, Generator::new(&config.gan, &config.text, device), device)?;
-        Ok(Self { config, vocab: run.vocab, text, generator, device: device.clone() })
+        let net = if config.gan.single_stage() {
+            let generator = ck.load_module(section, RatGenerator::new(&config.gan, &config.text, device), device)?;
+            let discriminator =
+                ck.load_module("discriminator", RatDiscriminator::new(&config.gan, &config.text, device), device)?;
+            Net::Rat { generator, discriminator }
+        } else {
+            Net::Stages(ck.load_module(section, Generator::new(&config.gan, &config.text, device), device)?)
+        };
+        Ok(Self { config, vocab: run.vocab, text, net, device: device.clone() })
     }
 
     /// Load an exported model directory (config.json, vocab.json, model.safetensors).
@@ -129,13 +162,8 @@ impl<B: Backend> Pipeline<B> {
             });
         }
         let model = load_model::<B>(cfg, weights, device)?;
-        Ok(Self {
-            config: cfg.model.clone(),
-            vocab,
-            text: model.text_encoder,
-            generator: model.generator,
-            device: device.clone(),
-        })
+        let (text, net) = model.into_parts()?;
+        Ok(Self { config: cfg.model.clone(), vocab, text, net, device: device.clone() })
     }
 
     /// Check a caption against the vocabulary: tokens, unknown words, and an error when
@@ -218,8 +246,12 @@ impl<B: Backend> Pipeline<B> {
         }
         let mut z = Vec::with_capacity(n * z_dim);
         let mut eps = Vec::with_capacity(n * c_dim);
+        let truncation = self.config.gan.truncation as f32;
         for o in opts {
-            let (zi, ei) = sample_noise(o.seed, z_dim, c_dim);
+            let (mut zi, ei) = sample_noise(o.seed, z_dim, c_dim);
+            if truncation > 0.0 {
+                truncate_noise(&mut zi, truncation, o.seed);
+            }
             z.extend(zi);
             // ε = 0 gives c = μ exactly, per caption.
             if o.use_mean {
@@ -237,6 +269,8 @@ impl<B: Backend> Pipeline<B> {
                 unknown_words: enc.unknown.clone(),
                 truncated: enc.truncated,
                 timings: Vec::new(),
+                spatial_attention: None,
+                d_logit: None,
                 raw: Vec::new(),
             })
             .collect();
@@ -258,17 +292,44 @@ impl<B: Backend> Pipeline<B> {
             g.timings.push(("text".into(), t_text));
         }
 
+        let generator = match &self.net {
+            Net::Stages(g) => g,
+            Net::Rat { generator, discriminator } => {
+                let t = Instant::now();
+                let img = generator.forward(z, feats.sentence.clone());
+                let judged = discriminator.forward(img.clone(), feats.sentence);
+                let side = img.dims()[2];
+                let pixels = read(img).await?;
+                let [_, mh, mw] = judged.attention.dims();
+                let maps = read(judged.attention).await?;
+                let logits = read(judged.logits).await?;
+                let ms = per(t.elapsed().as_secs_f64() * 1e3);
+                for (k, g) in result.iter_mut().enumerate() {
+                    let chw = &pixels[k * 3 * side * side..(k + 1) * 3 * side * side];
+                    g.stages.push(image_from_chw(chw, side));
+                    if keep_raw {
+                        g.raw.push(chw.to_vec());
+                    }
+                    g.spatial_attention =
+                        Some(Map { h: mh, w: mw, data: maps[k * mh * mw..(k + 1) * mh * mw].to_vec() });
+                    g.d_logit = Some(logits[k]);
+                    g.timings.push((format!("{side}px"), ms));
+                }
+                on_stage(0, &result);
+                return Ok(result);
+            }
+        };
         let mut h = None;
-        for stage in 0..self.generator.num_stages() {
+        for stage in 0..generator.num_stages() {
             let t = Instant::now();
             let (h_next, attn) = match h.take() {
-                None => (self.generator.begin(z.clone(), feats.sentence.clone(), eps.clone()).0, None),
+                None => (generator.begin(z.clone(), feats.sentence.clone(), eps.clone()).0, None),
                 Some(prev) => {
-                    let (h_next, attn) = self.generator.refine(stage, prev, feats.words.clone(), feats.pad.clone());
+                    let (h_next, attn) = generator.refine(stage, prev, feats.words.clone(), feats.pad.clone());
                     (h_next, Some(attn))
                 }
             };
-            let img = self.generator.image(stage, h_next.clone());
+            let img = generator.image(stage, h_next.clone());
             let side = img.dims()[2];
             let pixels = read(img).await?;
             let maps = match attn {

@@ -44,6 +44,18 @@ pub fn sample_noise(seed: u64, n_z: usize, n_eps: usize) -> (Vec<f32>, Vec<f32>)
     (z, eps)
 }
 
+/// Truncated normal noise (DF-GAN/RAT-GAN sampling): every value of `z` with |z| > `threshold`
+/// is redrawn until it falls inside, from a stream of the request's seed, so the result is
+/// again a pure function of the seed.
+pub fn truncate_noise(z: &mut [f32], threshold: f32, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x7472_756e_6361_7465));
+    for v in z.iter_mut() {
+        while v.abs() > threshold {
+            *v = rng.sample::<f32, _>(StandardNormal);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +74,18 @@ mod tests {
         let mean = z.iter().sum::<f32>() / 100.0;
         assert!(mean.abs() < 0.35, "{mean}");
         assert_eq!(sample_noise(1, 100, 10).0, z);
+    }
+
+    #[test]
+    fn truncation_redraws_only_values_outside() {
+        let (z, _) = sample_noise(3, 1000, 0);
+        let mut t = z.clone();
+        truncate_noise(&mut t, 0.88, 3);
+        assert!(t.iter().all(|v| v.abs() <= 0.88));
+        let kept = z.iter().zip(&t).filter(|(a, b)| a == b).count();
+        assert_eq!(kept, z.iter().filter(|v| v.abs() <= 0.88).count());
+        let mut again = z;
+        truncate_noise(&mut again, 0.88, 3);
+        assert_eq!(again, t);
     }
 }

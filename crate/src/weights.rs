@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{DataConfig, ModelConfig};
 use crate::error::{Error, Result};
 use crate::models::attngan::Generator;
+use crate::models::rat_gan::{RatDiscriminator, RatGenerator};
+use crate::pipeline::Net;
 use crate::text::rnn_encoder::RnnEncoder;
 use crate::text::vocab::Vocab;
 
@@ -120,16 +122,60 @@ impl ExportConfig {
 #[derive(Module, Debug)]
 pub struct InferenceModel<B: Backend> {
     pub text_encoder: RnnEncoder<B>,
-    pub generator: Generator<B>,
+    /// The multi-stage generator (AttnGAN, DM-GAN, ECAGAN): tensors `generator.…`.
+    pub generator: Option<Generator<B>>,
+    /// RAT-GAN: `rat_generator.…` and the discriminator `discriminator.…` (its spatial
+    /// attention is shown over the image).
+    pub rat_generator: Option<RatGenerator<B>>,
+    pub discriminator: Option<RatDiscriminator<B>>,
 }
 
 impl<B: Backend> InferenceModel<B> {
     /// Freshly initialised modules of the shapes `model` describes.
     pub fn new(model: &ModelConfig, device: &B::Device) -> Self {
-        Self {
-            text_encoder: RnnEncoder::new(&model.text, device),
-            generator: Generator::new(&model.gan, &model.text, device),
+        let text_encoder = RnnEncoder::new(&model.text, device);
+        if model.gan.single_stage() {
+            Self {
+                text_encoder,
+                generator: None,
+                rat_generator: Some(RatGenerator::new(&model.gan, &model.text, device)),
+                discriminator: Some(RatDiscriminator::new(&model.gan, &model.text, device)),
+            }
+        } else {
+            Self {
+                text_encoder,
+                generator: Some(Generator::new(&model.gan, &model.text, device)),
+                rat_generator: None,
+                discriminator: None,
+            }
         }
+    }
+
+    /// The modules of a pipeline.
+    pub fn from_parts(text: RnnEncoder<B>, net: Net<B>) -> Self {
+        match net {
+            Net::Stages(g) => Self { text_encoder: text, generator: Some(g), rat_generator: None, discriminator: None },
+            Net::Rat { generator, discriminator } => Self {
+                text_encoder: text,
+                generator: None,
+                rat_generator: Some(generator),
+                discriminator: Some(discriminator),
+            },
+        }
+    }
+
+    /// Text encoder and image networks, for a pipeline.
+    pub fn into_parts(self) -> Result<(RnnEncoder<B>, Net<B>)> {
+        let net = match (self.generator, self.rat_generator, self.discriminator) {
+            (Some(g), None, None) => Net::Stages(g),
+            (None, Some(generator), Some(discriminator)) => Net::Rat { generator, discriminator },
+            _ => {
+                return Err(Error::Other(
+                    "a model needs either a generator or RAT-GAN's generator and discriminator".into(),
+                ));
+            }
+        };
+        Ok((self.text_encoder, net))
     }
 }
 

@@ -57,13 +57,8 @@ fn source(suffix: &str) -> ImportSource {
 fn pipeline_in(dir: &str, suffix: &str) -> Pipeline<B> {
     let dev = Default::default();
     let imported = import_attngan::<B>(&source_in(dir, suffix), &dev).unwrap();
-    Pipeline {
-        config: imported.config,
-        vocab: vocab(),
-        text: imported.model.text_encoder,
-        generator: imported.model.generator,
-        device: dev,
-    }
+    let (text, net) = imported.model.into_parts().unwrap();
+    Pipeline { config: imported.config, vocab: vocab(), text, net, device: dev }
 }
 
 /// Largest |a − b|, after checking shapes.

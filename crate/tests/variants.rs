@@ -1,5 +1,6 @@
 //! Every generator variant (`model.gan.variant`) trains on the tiny preset, exports, and
-//! generates from the exported files with per-word maps that sum to one. (Its own test
+//! generates from the exported files with per-word maps (RAT-GAN: the discriminator's
+//! spatial attention) that sum to one. (Its own test
 //! binary: backend seeding is process-wide, so no other training may run beside it.)
 
 mod common;
@@ -53,6 +54,17 @@ fn every_variant_trains_exports_and_generates() {
         assert_eq!(format!("{}-{}", pipe.config.gan.variant, pipe.config.text.encoder), variant);
         assert_eq!(pipe.text.cae.is_some(), encoder == "cae");
         let g = pipe.generate("a big red circle on the left", GenerateOptions { seed: 4, use_mean: false }).unwrap();
+        if cfg.model.gan.single_stage() {
+            // RAT-GAN: one 128 px image, no word maps, the discriminator's spatial attention.
+            assert_eq!(g.stages.iter().map(|s| s.width()).collect::<Vec<_>>(), vec![128], "{variant}");
+            assert!(g.attention.is_empty());
+            let a = g.spatial_attention.as_ref().expect("RAT-GAN reports D's spatial attention");
+            assert_eq!((a.h, a.w), (4, 4));
+            assert!(a.data.iter().all(|&v| v > 0.0) && (a.data.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{a:?}");
+            assert!(g.d_logit.is_some_and(f32::is_finite));
+            continue;
+        }
+        assert!(g.spatial_attention.is_none());
         assert_eq!(g.stages.iter().map(|s| s.width()).collect::<Vec<_>>(), vec![64, 128], "{variant}");
         let maps = &g.attention[0];
         assert_eq!(maps.len(), g.tokens.len());

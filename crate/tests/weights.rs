@@ -39,13 +39,8 @@ fn pixels(p: &Pipeline<B>) -> Vec<u8> {
 }
 
 fn original(model: InferenceModel<B>, cfg: &ModelConfig) -> Pipeline<B> {
-    Pipeline {
-        config: cfg.clone(),
-        vocab: vocab(),
-        text: model.text_encoder,
-        generator: model.generator,
-        device: Default::default(),
-    }
+    let (text, net) = model.into_parts().unwrap();
+    Pipeline { config: cfg.clone(), vocab: vocab(), text, net, device: Default::default() }
 }
 
 #[test]
@@ -59,7 +54,7 @@ fn f32_round_trip_is_exact_and_f16_is_close() {
     // Same modules exported in f16: half the bytes, images within a few levels.
     let half = export(
         "test",
-        &InferenceModel { text_encoder: back.text.clone(), generator: back.generator.clone() },
+        &InferenceModel::from_parts(back.text.clone(), back.net.clone()),
         &cfg,
         &f32_files.vocab,
         WeightDtype::F16,

@@ -362,7 +362,11 @@ fn run() -> Result<()> {
             });
             println!("{:<20} {:>12}", "measurement", "median ms");
             for (k, v) in &rows {
-                println!("{k:<20} {v:>12.1}");
+                if k.ends_with("parameters") {
+                    println!("{k:<20} {v:>12} (count)");
+                } else {
+                    println!("{k:<20} {v:>12.1}");
+                }
             }
             if let Some(p) = json {
                 let obj: serde_json::Map<String, serde_json::Value> =
@@ -486,6 +490,23 @@ fn run() -> Result<()> {
                         let data: Vec<f32> = maps.iter().flat_map(|m| m.data.iter().copied()).collect();
                         let p = out.join(format!("attention_{}.npy", img.width()));
                         t2i::npy::write(&p, &[1, maps.len(), h, w], &data)?;
+                        println!("wrote {}", p.display());
+                    }
+                }
+                if let (Some(m), Some(img)) = (&g.spatial_attention, g.stages.last()) {
+                    // RAT-GAN: the discriminator's spatial attention over the image.
+                    let p = out.join("d_attention.png");
+                    t2i::render::sheet::overlay_attention(img, &m.data, m.h, m.w, 0.6)
+                        .save(&p)
+                        .with_context(|| format!("cannot write {}", p.display()))?;
+                    println!(
+                        "wrote {} (discriminator spatial attention; D logit {:.3})",
+                        p.display(),
+                        g.d_logit.unwrap_or(f32::NAN)
+                    );
+                    if npy {
+                        let p = out.join("d_attention.npy");
+                        t2i::npy::write(&p, &[1, m.h, m.w], &m.data)?;
                         println!("wrote {}", p.display());
                     }
                 }

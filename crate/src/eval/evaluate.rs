@@ -276,7 +276,8 @@ pub fn evaluate_on<B: Backend>(
 
 /// Every caption generated once (noise seed `noise_seed` + its position), images per stage.
 fn generate_all<B: Backend>(pipe: &Pipeline<B>, captions: &[String], opts: &EvalOptions) -> Result<Vec<Vec<RgbImage>>> {
-    let mut generated: Vec<Vec<RgbImage>> = vec![Vec::with_capacity(captions.len()); pipe.config.gan.stages];
+    let mut generated: Vec<Vec<RgbImage>> =
+        vec![Vec::with_capacity(captions.len()); pipe.config.gan.output_sizes().len()];
     let mut k = 0;
     for chunk in captions.chunks(opts.batch_size.max(1)) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
@@ -295,7 +296,7 @@ fn generate_all<B: Backend>(pipe: &Pipeline<B>, captions: &[String], opts: &Eval
 
 /// Diversity per stage: mean absolute pixel difference across seeds for the first captions.
 fn diversity_of<B: Backend>(pipe: &Pipeline<B>, captions: &[String], opts: &EvalOptions) -> Result<Vec<f64>> {
-    let stages = pipe.config.gan.stages;
+    let stages = pipe.config.gan.output_sizes().len();
     let n = captions.len();
     let mut diversity = vec![0.0; stages];
     let (dc, ds) = (opts.diversity_captions.min(n), opts.diversity_seeds.max(2));
@@ -335,7 +336,8 @@ fn evaluate_shapes<B: Backend>(
     let examples: Vec<_> = (0..n as u64).map(|i| shapes::example(data.seed, Split::Test, i)).collect();
     let captions: Vec<String> =
         examples.iter().map(|e| e.captions[e.index as usize % e.captions.len()].clone()).collect();
-    let stages = pipe.config.gan.stages;
+    let sizes = pipe.config.gan.output_sizes();
+    let stages = sizes.len();
     let generated = generate_all(pipe, &captions, opts)?;
     let diversity = diversity_of(pipe, &captions, opts)?;
 
@@ -364,7 +366,7 @@ fn evaluate_shapes<B: Backend>(
             _ => (None, None),
         };
         out.push(StageEval {
-            size: pipe.config.gan.stage_size(s),
+            size: sizes[s],
             all: Some(Accuracy::from(&all)),
             held_out: Some(Accuracy::from(&held)),
             seen: Some(Accuracy::from(&seen)),
@@ -427,7 +429,8 @@ fn evaluate_images<B: Backend>(
     }
     let captions: Vec<String> =
         indices.iter().map(|&i| source.eval_caption(vocab, i, i as usize)).collect::<Result<_>>()?;
-    let stages = pipe.config.gan.stages;
+    let sizes = pipe.config.gan.output_sizes();
+    let stages = sizes.len();
     let generated = generate_all(pipe, &captions, opts)?;
     let diversity = diversity_of(pipe, &captions, opts)?;
     let keys = source.keys(&indices);
@@ -445,7 +448,7 @@ fn evaluate_images<B: Backend>(
             }
             _ => (None, None),
         };
-        let size = pipe.config.gan.stage_size(s);
+        let size = sizes[s];
         out.push(StageEval {
             size,
             all: None,

@@ -263,13 +263,8 @@ pub fn import_to_dir(src: &ImportSource, out: &Path, name: &str, dtype: WeightDt
         note: format!("Imported with `t2i import` from the {origin}."),
     };
     let files = export(name, &imported.model, &imported.config, &src.vocab, dtype, training, imported.data.clone())?;
-    let source = Pipeline {
-        config: imported.config.clone(),
-        vocab: src.vocab.clone(),
-        text: imported.model.text_encoder,
-        generator: imported.model.generator,
-        device,
-    };
+    let (text, net) = imported.model.into_parts()?;
+    let source = Pipeline { config: imported.config.clone(), vocab: src.vocab.clone(), text, net, device };
     let written = Pipeline::<B>::from_export(&files.config, &files.vocab.to_json(), &files.weights, &device)?;
     let (caption, max_pixel_diff) = round_trip(&source, &written)?;
     let card = import_card(&files.config, &imported.files, &caption, max_pixel_diff);

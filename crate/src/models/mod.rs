@@ -3,3 +3,4 @@
 pub mod attngan;
 pub mod damsm;
 pub mod discriminators;
+pub mod rat_gan;

@@ -8,7 +8,9 @@ pub mod conditioning_augmentation;
 pub mod dynamic_memory;
 pub mod glu;
 pub mod group_norm;
+pub mod recurrent_affine;
 pub mod res_block;
+pub mod spatial_attention;
 pub mod up_block;
 pub mod word_attention;
 

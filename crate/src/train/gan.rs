@@ -29,7 +29,7 @@ use crate::eval::evaluate::{EvalOptions, evaluate};
 use crate::models::attngan::Generator;
 use crate::models::damsm::ImageEncoder;
 use crate::models::discriminators::Discriminators;
-use crate::pipeline::{GenerateOptions, Pipeline, attention_sheet};
+use crate::pipeline::{GenerateOptions, Net, Pipeline, attention_sheet};
 use crate::render::sheet::grid;
 use crate::rng::{Stream, normal, rng_for};
 use crate::text::rnn_encoder::RnnEncoder;
@@ -45,20 +45,10 @@ pub fn train_gan<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<TrainSummary> {
     let ckpt_path = opts.out.join("checkpoint.t2i");
-    let fresh_damsm = if opts.resume {
-        None
-    } else {
-        let dir = damsm_dir.ok_or_else(|| Error::Other("a new GAN run needs --damsm <DAMSM run directory>".into()))?;
-        let d = load_damsm::<B>(dir, device)?;
-        if d.config.model.text != cfg.model.text || d.config.model.damsm != cfg.model.damsm || d.config.data != cfg.data
-        {
-            return Err(Error::Other(format!(
-                "{}: its text encoder, image encoder or data config differ from this config",
-                dir.display()
-            )));
-        }
-        Some(d)
-    };
+    if cfg.model.gan.single_stage() {
+        return super::rat_gan::train_rat_gan::<B>(cfg, damsm_dir, opts, device);
+    }
+    let fresh_damsm = if opts.resume { None } else { Some(fresh_damsm::<B>(cfg, damsm_dir, device)?) };
     let stage_sizes: Vec<usize> = (0..cfg.model.gan.stages).map(|i| cfg.model.gan.stage_size(i)).collect();
     let source = train_source(cfg, stage_sizes)?;
     let vocab_from = damsm_dir.filter(|_| !opts.resume).map(|d| d.join("vocab.json"));
@@ -222,34 +212,76 @@ pub fn train_gan<B: AutodiffBackend>(
             config: mc.clone(),
             vocab: vocab.clone(),
             text: text.clone(),
-            generator: ema.apply(generator.valid()),
+            net: Net::Stages(ema.apply(generator.valid())),
             device: device.clone(),
         };
-        if t.sample_every > 0 && step % t.sample_every == 0 {
-            let pipe = ema_pipeline(&generator);
-            write_samples(&pipe, &sample_captions, &opts.out.join("samples"), step)?;
-        }
-        if t.eval_every > 0 && step % t.eval_every == 0 {
-            let pipe = ema_pipeline(&generator);
+        if periodic_due(t, step) {
             let damsm = Damsm { text: text.clone(), image: image.valid(), vocab: vocab.clone(), config: cfg.clone() };
-            let eval_opts =
-                EvalOptions { scenes: t.eval_scenes, diversity_captions: 4, diversity_seeds: 4, ..Default::default() };
-            let report = evaluate(&pipe, Some(&damsm), &cfg.data, &eval_opts)?;
-            let value = serde_json::to_value(&report).map_err(|e| Error::Other(format!("eval report: {e}")))?;
-            log.append(&[("step", step.into()), ("eval", value)])?;
-            pb.println(format!("step {step}: {}", report.headline()));
+            periodic(cfg, opts, step, &ema_pipeline(&generator), &damsm, &sample_captions, &log, &pb)?;
         }
         if opts.stop_requested() {
             interrupted = true;
             break;
         }
-        if t.checkpoint_every > 0 && step % t.checkpoint_every == 0 && step < end {
+        if t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every) && step < end {
             save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
         }
     }
     save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
     pb.finish_and_clear();
     Ok(TrainSummary { step, interrupted, last_losses: last, skipped_images: source.unreadable_images() })
+}
+
+/// A new GAN run's DAMSM encoders, checked against the run's text, image and data config.
+pub(crate) fn fresh_damsm<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    damsm_dir: Option<&Path>,
+    device: &B::Device,
+) -> Result<Damsm<B>> {
+    let dir = damsm_dir.ok_or_else(|| Error::Other("a new GAN run needs --damsm <DAMSM run directory>".into()))?;
+    let d = load_damsm::<B>(dir, device)?;
+    if d.config.model.text != cfg.model.text || d.config.model.damsm != cfg.model.damsm || d.config.data != cfg.data {
+        return Err(Error::Other(format!(
+            "{}: its text encoder, image encoder or data config differ from this config",
+            dir.display()
+        )));
+    }
+    Ok(d)
+}
+
+/// Whether `step` writes samples or evaluates.
+pub(crate) fn periodic_due(t: &crate::config::TrainConfig, step: u64) -> bool {
+    (t.sample_every > 0 && step.is_multiple_of(t.sample_every))
+        || (t.eval_every > 0 && step.is_multiple_of(t.eval_every))
+}
+
+/// The periodic work of a GAN run on the EMA pipeline: sample sheets every `sample_every`
+/// steps, and every `eval_every` steps `t2i eval` on `eval_scenes` test scenes appended to
+/// metrics.jsonl.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn periodic<B: Backend>(
+    cfg: &RunConfig,
+    opts: &TrainOptions,
+    step: u64,
+    pipe: &Pipeline<B>,
+    damsm: &Damsm<B>,
+    sample_captions: &[String],
+    log: &MetricsLog,
+    pb: &indicatif::ProgressBar,
+) -> Result<()> {
+    let t = &cfg.train;
+    if t.sample_every > 0 && step.is_multiple_of(t.sample_every) {
+        write_samples(pipe, sample_captions, &opts.out.join("samples"), step)?;
+    }
+    if t.eval_every > 0 && step.is_multiple_of(t.eval_every) {
+        let eval_opts =
+            EvalOptions { scenes: t.eval_scenes, diversity_captions: 4, diversity_seeds: 4, ..Default::default() };
+        let report = evaluate(pipe, Some(damsm), &cfg.data, &eval_opts)?;
+        let value = serde_json::to_value(&report).map_err(|e| Error::Other(format!("eval report: {e}")))?;
+        log.append(&[("step", step.into()), ("eval", value)])?;
+        pb.println(format!("step {step}: {}", report.headline()));
+    }
+    Ok(())
 }
 
 /// A grid of every stage for fixed captions and seeds, plus the attention sheet of the first.

@@ -1,7 +1,8 @@
-//! GAN losses of AttnGAN (§3.2, Eq. 4–7) and the conditioning-augmentation KL term.
+//! GAN losses of AttnGAN (§3.2, Eq. 4–7) and the conditioning-augmentation KL term; the
+//! hinge losses of RAT-GAN/DF-GAN.
 
 use burn::prelude::*;
-use burn::tensor::activation::softplus;
+use burn::tensor::activation::{relu, softplus};
 
 use crate::models::discriminators::StageDiscriminator;
 
@@ -49,6 +50,21 @@ pub fn generator_adv_loss<B: Backend>(
     bce_logits(d.uncond_logits(feat.clone()), true) + bce_logits(d.cond_logits(feat, sentence), true)
 }
 
+/// RAT-GAN's discriminator hinge loss (DF-GAN Eq. 1): max(0, 1 − D(x, s)) on real matched
+/// pairs, plus half of max(0, 1 + D(G(z), s)) and half of max(0, 1 + D(x, ŝ)) on fakes and
+/// mismatched pairs.
+pub fn hinge_d<B: Backend>(real: Tensor<B, 1>, fake: Tensor<B, 1>, mismatched: Tensor<B, 1>) -> Tensor<B, 1> {
+    let r = relu(real.neg().add_scalar(1.0)).mean();
+    let f = relu(fake.add_scalar(1.0)).mean();
+    let m = relu(mismatched.add_scalar(1.0)).mean();
+    r + (f + m).div_scalar(2.0)
+}
+
+/// RAT-GAN's generator loss: −D(G(z), s).
+pub fn hinge_g<B: Backend>(fake: Tensor<B, 1>) -> Tensor<B, 1> {
+    fake.mean().neg()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +84,16 @@ mod tests {
         let one = Tensor::<B, 2>::ones([2, 3], &dev);
         // μ = 1, log σ² = 0: −½(1 + 0 − 1 − 1) = 0.5
         assert!((kl_loss(one, zero).into_scalar() - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn hinge_values() {
+        let dev = Default::default();
+        let t = |v: [f32; 2]| Tensor::<B, 1>::from_floats(v, &dev);
+        // Confident and right everywhere: no loss.
+        assert_eq!(hinge_d(t([2.0, 1.5]), t([-1.0, -3.0]), t([-2.0, -1.0])).into_scalar(), 0.0);
+        // real 0 → 1; fake 0 → 1, halved; mismatched 1 → 2, halved: 1 + 0.5 + 1 = 2.5.
+        assert!((hinge_d(t([0.0, 0.0]), t([0.0, 0.0]), t([1.0, 1.0])).into_scalar() - 2.5).abs() < 1e-6);
+        assert_eq!(hinge_g(t([1.0, 3.0])).into_scalar(), -2.0);
     }
 }

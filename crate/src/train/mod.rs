@@ -11,9 +11,13 @@ pub mod ema;
 pub mod gan;
 pub mod grad_clip;
 pub mod losses;
+#[cfg(feature = "train")]
+pub mod ma_gp;
 pub mod metrics_log;
 #[cfg(feature = "train")]
 pub mod perceptual;
+#[cfg(feature = "train")]
+pub mod rat_gan;
 pub mod run_dir;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,194 @@
+//! RAT-GAN training (`t2i train gan` with `variant = "ratgan"`; Ye et al. 2022, §3.4, after
+//! DF-GAN): the frozen DAMSM text encoder gives the sentence vector; the discriminator
+//! minimises the hinge loss on real/matched, fake and mismatched pairs (the latter two
+//! halved) plus MA-GP (`ma_gp.rs`) on real/matched pairs; the generator minimises −D(G(z), s).
+//! The paper's optimiser is Adam(β = (0, 0.9)) with learning rates 1e-4 (G) and 4e-4 (D):
+//! `configs/compare/ratgan.toml` sets them. The EMA of generator weights is kept as for the
+//! other variants (samples, evaluation and export use it).
+
+use std::path::Path;
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use web_time::Instant;
+
+use super::checkpoint::Checkpoint;
+use super::damsm::{Damsm, scalar};
+use super::ema::Ema;
+use super::gan::{fresh_damsm, periodic, periodic_due};
+use super::losses::{hinge_d, hinge_g};
+use super::ma_gp::{POWER, WEIGHT, ma_gp};
+use super::metrics_log::MetricsLog;
+use super::{
+    TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, test_source,
+    train_source,
+};
+use crate::config::RunConfig;
+use crate::data::batcher::tokens_tensor;
+use crate::error::{Error, Result};
+use crate::models::damsm::ImageEncoder;
+use crate::models::rat_gan::{RatDiscriminator, RatGenerator};
+use crate::pipeline::{Net, Pipeline};
+use crate::rng::{Stream, normal, rng_for};
+use crate::text::rnn_encoder::RnnEncoder;
+use crate::text::vocab::Vocab;
+
+type Inner<B> = <B as AutodiffBackend>::InnerBackend;
+
+/// Train (or resume) a RAT-GAN run into `opts.out`; a fresh run needs the DAMSM run directory.
+pub fn train_rat_gan<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    damsm_dir: Option<&Path>,
+    opts: &TrainOptions,
+    device: &B::Device,
+) -> Result<TrainSummary> {
+    let ckpt_path = opts.out.join("checkpoint.t2i");
+    let fresh = if opts.resume { None } else { Some(fresh_damsm::<B>(cfg, damsm_dir, device)?) };
+    let source = train_source(cfg, cfg.model.gan.output_sizes())?;
+    let vocab_from = damsm_dir.filter(|_| !opts.resume).map(|d| d.join("vocab.json"));
+    let vocab: Vocab = prepare_run_dir(cfg, opts, vocab_from.as_deref(), &source)?;
+    let mut mc = cfg.model.clone();
+    mc.text.vocab_size = vocab.len();
+
+    B::seed(device, cfg.train.seed ^ 0x7261_7467);
+    let mut generator = RatGenerator::<B>::new(&mc.gan, &mc.text, device);
+    let mut disc = RatDiscriminator::<B>::new(&mc.gan, &mc.text, device);
+    let mut opt_g = adam(cfg).init::<B, RatGenerator<B>>();
+    let mut opt_d = adam(cfg).init::<B, RatDiscriminator<B>>();
+    let text: RnnEncoder<Inner<B>>;
+    let image: ImageEncoder<B>;
+    let mut ema: Ema<Inner<B>>;
+    let mut step = 0;
+    let mut elapsed = 0.0;
+    let log = MetricsLog::new(&opts.out.join("metrics.jsonl"));
+    if let Some(d) = fresh {
+        text = d.text.valid();
+        image = d.image.no_grad();
+        ema = Ema::new(&generator);
+    } else {
+        let ck = Checkpoint::load(&ckpt_path)?;
+        if ck.kind != "gan" {
+            return Err(Error::Checkpoint { path: ckpt_path, msg: format!("is a {} checkpoint, not gan", ck.kind) });
+        }
+        check_resume_config(cfg, &ck.config, &ckpt_path)?;
+        text = ck.load_module("text_encoder", RnnEncoder::new(&mc.text, device), device)?;
+        image = ck.load_module("image_encoder", ImageEncoder::<B>::new(&mc.damsm, &mc.text, device), device)?.no_grad();
+        generator = ck.load_module("generator", generator, device)?;
+        disc = ck.load_module("discriminator", disc, device)?;
+        opt_g = opt_g.load_record(ck.record("opt_g", device)?);
+        opt_d = opt_d.load_record(ck.record("opt_d", device)?);
+        let ema_model =
+            ck.load_module("generator_ema", RatGenerator::<Inner<B>>::new(&mc.gan, &mc.text, device), device)?;
+        ema = Ema::resume(&generator, &ema_model);
+        step = ck.step;
+        elapsed = ck.elapsed_s;
+        log.truncate_after(step)?;
+    }
+
+    let sample_captions: Vec<String> = test_source(cfg, vec![])?.sample_captions(8);
+    let t = &cfg.train;
+    let total = t.gan_steps;
+    let end = opts.max_steps.map_or(total, |m| (step + m).min(total));
+    let pb = progress_bar(opts.progress, step, total);
+    let started = Instant::now();
+    let bsz = t.batch_size;
+    let mut last = Vec::new();
+    let mut interrupted = false;
+
+    let save = |generator: &RatGenerator<B>,
+                disc: &RatDiscriminator<B>,
+                og: &_,
+                od: &_,
+                ema: &Ema<Inner<B>>,
+                step: u64|
+     -> Result<()> {
+        let mut ck = Checkpoint::new("gan", step, cfg.to_toml(), elapsed + started.elapsed().as_secs_f64());
+        ck.put_module::<Inner<B>, _>("text_encoder", &text)?;
+        ck.put_module::<B, _>("image_encoder", &image)?;
+        ck.put_module::<B, _>("generator", generator)?;
+        ck.put_module::<B, _>("discriminator", disc)?;
+        ck.put_module::<Inner<B>, _>("generator_ema", &ema.apply(generator.valid()))?;
+        ck.put_record::<B, _>("opt_g", Optimizer::<RatGenerator<B>, B>::to_record(og))?;
+        ck.put_record::<B, _>("opt_d", Optimizer::<RatDiscriminator<B>, B>::to_record(od))?;
+        ck.save(&ckpt_path)
+    };
+
+    while step < end {
+        let t0 = Instant::now();
+        super::seed_step::<B>(device, t.seed, step);
+        let host = source.batch(&vocab, &mut rng_for(t.seed, Stream::Data, step), bsz)?;
+        let batch = host.to_device::<B>(device);
+        let sentence =
+            Tensor::<B, 2>::from_inner(text.forward(tokens_tensor::<Inner<B>>(&host.tokens, device)).sentence);
+        let mut noise = rng_for(t.seed, Stream::Noise, step);
+        let z = Tensor::<B, 2>::from_data(
+            TensorData::new(normal(&mut noise, bsz * mc.gan.z_dim), [bsz, mc.gan.z_dim]),
+            device,
+        );
+        let real = batch.images[0].clone();
+        let fake = generator.forward(z, sentence.clone());
+
+        // Discriminator: hinge on matched, fake and mismatched (image i, sentence i+1) + MA-GP.
+        let feat_real = disc.features(real.clone());
+        let d_real = disc.judge(feat_real.clone(), sentence.clone()).logits;
+        let d_wrong = disc.judge(feat_real.narrow(0, 0, bsz - 1), sentence.clone().narrow(0, 1, bsz - 1)).logits;
+        let d_fake = disc.forward(fake.clone().detach(), sentence.clone()).logits;
+        let hinge = hinge_d(d_real, d_fake, d_wrong);
+        let gp = ma_gp(|x, s| disc.forward(x, s).logits, real, sentence.clone(), WEIGHT, POWER);
+        let d_loss = hinge.clone() + gp.clone();
+        let mut values = vec![
+            ("loss_d".to_string(), scalar(d_loss.clone())),
+            ("hinge_d".to_string(), scalar(hinge)),
+            ("ma_gp".to_string(), scalar(gp)),
+        ];
+        check_finite(step + 1, &values)?;
+        let gd = GradientsParams::from_grads(d_loss.backward(), &disc);
+        disc = opt_d.step(t.lr_d, disc, gd);
+
+        // Generator: −D(G(z), s) under the updated discriminator.
+        let g_loss = hinge_g(disc.forward(fake, sentence).logits);
+        values.push(("loss_g".to_string(), scalar(g_loss.clone())));
+        check_finite(step + 1, &values)?;
+        let gg = GradientsParams::from_grads(g_loss.backward(), &generator);
+        generator = opt_g.step(t.lr_g, generator, gg);
+        ema.update(&generator, t.ema_decay, step);
+        step += 1;
+
+        let dt = t0.elapsed().as_secs_f64();
+        let mut fields: Vec<(&str, serde_json::Value)> =
+            vec![("step", step.into()), ("images_per_s", (bsz as f64 / dt).into())];
+        for (k, v) in &values {
+            fields.push((k.as_str(), (*v as f64).into()));
+        }
+        if source.unreadable_images() > 0 {
+            fields.push(("skipped_images", source.unreadable_images().into()));
+        }
+        log.append(&fields)?;
+        pb.set_position(step);
+        pb.set_message(format!("D {:.3} G {:.3} {:.1} img/s", values[0].1, values[3].1, bsz as f64 / dt));
+        last = values;
+        if periodic_due(t, step) {
+            let pipe = Pipeline {
+                config: mc.clone(),
+                vocab: vocab.clone(),
+                text: text.clone(),
+                net: Net::Rat { generator: ema.apply(generator.valid()), discriminator: disc.valid() },
+                device: device.clone(),
+            };
+            let damsm = Damsm { text: text.clone(), image: image.valid(), vocab: vocab.clone(), config: cfg.clone() };
+            periodic(cfg, opts, step, &pipe, &damsm, &sample_captions, &log, &pb)?;
+        }
+        if opts.stop_requested() {
+            interrupted = true;
+            break;
+        }
+        if t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every) && step < end {
+            save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
+        }
+    }
+    save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
+    pb.finish_and_clear();
+    Ok(TrainSummary { step, interrupted, last_losses: last, skipped_images: source.unreadable_images() })
+}
