@@ -2,7 +2,7 @@
 // Every piece of user or model text reaches the DOM through textContent or attributes.
 
 import { listModels, getEngine, captionWords, MAX_WORDS } from './engine.js';
-import { drawOverlay, drawBlended, colormapGradient, stageFrame } from './overlay.js';
+import { drawOverlay, drawBlended, colormapGradient, stageFrame, spatialFor } from './overlay.js';
 import { wordChip } from './chips.js';
 
 const $ = (id) => document.getElementById(id);
@@ -192,6 +192,9 @@ function drawResult(result, caption, seed) {
 
 // ---- word chips and overlays ---------------------------------------------------------
 
+const SPATIAL_NOTE = 'RAT-GAN has no word attention: the overlay shows where its discriminator looked to '
+  + 'judge whether the image matches the whole caption (spatial attention, one map for the sentence).';
+
 function renderChips(caption, result) {
   const words = captionWords(caption, result, state.engine?.vocab ?? []);
   const key = JSON.stringify([!!result, words]);
@@ -204,9 +207,12 @@ function renderChips(caption, result) {
   el.unknown.textContent = unknown.length
     ? `Not in the vocabulary (ignored): ${[...new Set(unknown)].join(', ')}`
     : '';
-  el.wordNotes.textContent = words.some((w) => w.kind === 'dropped') || result?.truncated
-    ? `The model reads at most ${MAX_WORDS} known words; the rest were cut.`
-    : '';
+  const notes = [];
+  if (words.some((w) => w.kind === 'dropped') || result?.truncated) {
+    notes.push(`The model reads at most ${MAX_WORDS} known words; the rest were cut.`);
+  }
+  if (spatialFor(result)) notes.push(SPATIAL_NOTE);
+  el.wordNotes.textContent = notes.join(' ');
   // Keep the pressed word if the same word sits at the same index.
   const p = state.pressed;
   if (p && !words.some((w) => w.kind === 'known' && w.index === p.index && w.word === p.word)) state.pressed = null;
@@ -259,6 +265,22 @@ function renderSheet() {
   const { result } = fin;
   const last = result.stages.length - 1;
   const size = result.stages[last].size;
+  if (spatialFor(result)) {
+    const fig = document.createElement('figure');
+    fig.className = 'sheet-tile';
+    const c = document.createElement('canvas');
+    c.width = c.height = size;
+    c.setAttribute('role', 'img');
+    c.setAttribute('aria-label', `Discriminator spatial attention over the ${size} × ${size} image`);
+    drawBlended(c, result, last, 0, Number(el.opacity.value));
+    const cap = document.createElement('figcaption');
+    cap.textContent = 'discriminator attention (whole caption)';
+    const p = document.createElement('p');
+    p.textContent = SPATIAL_NOTE;
+    fig.append(c, cap);
+    el.sheet.replaceChildren(fig, p);
+    return;
+  }
   if (!result.attention.length) {
     const p = document.createElement('p');
     p.textContent = 'This model has a single stage and no attention maps.';

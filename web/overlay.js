@@ -93,11 +93,24 @@ export function colorize(map, s, d) {
   return img;
 }
 
-/** Draw the coloured map of `token` onto `canvas` (side = the stage size) or clear it. */
+/**
+ * RAT-GAN's overlay: the discriminator's spatial attention `{size, map}` over the image (one
+ * map for the whole sentence; its generator has no word attention), or null for other models.
+ */
+export function spatialFor(result) {
+  const a = result && result.spatialAttention;
+  if (!a || !a.map || a.map.length !== a.size * a.size) return null;
+  return { size: a.size, map: a.map };
+}
+
+/**
+ * Draw the coloured map of `token` onto `canvas` (side = the stage size) or clear it. For
+ * RAT-GAN the discriminator's spatial attention is drawn whatever the token.
+ */
 export function drawOverlay(canvas, result, stage, token) {
   const ctx = canvas.getContext('2d');
   const d = canvas.width;
-  const m = token == null ? null : mapFor(result, stage, token);
+  const m = spatialFor(result) ?? (token == null ? null : mapFor(result, stage, token));
   if (!m) {
     ctx.clearRect(0, 0, d, canvas.height);
     return false;
@@ -122,7 +135,7 @@ export function drawBlended(canvas, result, stage, token, opacity) {
   const st = result.stages[stage];
   const ctx = canvas.getContext('2d');
   ctx.putImageData(new ImageData(new Uint8ClampedArray(st.rgba), st.size, st.size), 0, 0);
-  const m = mapFor(result, stage, token);
+  const m = spatialFor(result) ?? mapFor(result, stage, token);
   if (!m) return;
   const tmp = document.createElement('canvas');
   tmp.width = tmp.height = st.size;

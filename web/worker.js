@@ -8,6 +8,7 @@ function transferables(value) {
   const out = new Set();
   for (const s of value?.stages ?? []) if (s.rgba?.buffer) out.add(s.rgba.buffer);
   for (const a of value?.attention ?? []) if (a.maps?.buffer) out.add(a.maps.buffer);
+  if (value?.spatialAttention?.map?.buffer) out.add(value.spatialAttention.map.buffer);
   return [...out];
 }
 

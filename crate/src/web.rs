@@ -113,10 +113,10 @@ impl T2i {
         serde_wasm_bindgen::to_value(&self.config).map_err(js_err)
     }
 
-    /// Stage sizes in pixels, e.g. `[64, 128]`.
+    /// Sizes in pixels of the images a generation draws, e.g. `[64, 128]` (RAT-GAN: one).
     #[wasm_bindgen(getter)]
     pub fn sizes(&self) -> Vec<u32> {
-        (0..self.config.model.gan.stages).map(|i| self.config.model.gan.stage_size(i) as u32).collect()
+        self.config.model.gan.output_sizes().into_iter().map(|s| s as u32).collect()
     }
 
     /// Tokenise without generating: `{tokens, unknownWords, truncated}`; throws for an empty
@@ -139,7 +139,8 @@ impl T2i {
     /// Generate every stage for `caption` with noise from `seed` (an integer ≥ 0). Resolves
     /// to `{tokens, unknownWords, truncated, stages: [{size, rgba, ms}], attention: [{size,
     /// maps}], timings: [{label, ms}]}` where `attention[i]` belongs to `stages[i + 1]` and
-    /// `maps` is a Float32Array of tokens × size × size. `onStage(partial)`, if given, is
+    /// `maps` is a Float32Array of tokens × size × size. RAT-GAN adds `spatialAttention:
+    /// {size, map}` (the discriminator's weights over positions, summing to 1) and `dLogit`. `onStage(partial)`, if given, is
     /// called with the same shape after each stage.
     pub fn generate(&self, caption: String, seed: f64, on_stage: Option<Function>) -> Promise {
         let engine = self.engine.clone();
@@ -191,6 +192,15 @@ fn to_js(g: &Generation) -> JsValue {
         attention.push(&a);
     }
     set(&obj, "attention", attention);
+    if let Some(m) = &g.spatial_attention {
+        let a = Object::new();
+        set(&a, "size", m.w as u32);
+        set(&a, "map", Float32Array::from(m.data.as_slice()));
+        set(&obj, "spatialAttention", a);
+    }
+    if let Some(l) = g.d_logit {
+        set(&obj, "dLogit", l as f64);
+    }
     let timings = Array::new();
     for (label, ms) in &g.timings {
         let t = Object::new();
