@@ -75,8 +75,13 @@ pub fn export_run(
     let card = model_card(&files.config, &caption, max_pixel_diff, evaluation.as_ref());
     let written = write_model_dir(out, &files, &card)?;
     let summary = format!(
-        "exported {name}: {} stages, {} bytes ({:?}), step {}; max pixel difference vs the run: {max_pixel_diff}/255",
-        files.config.model.gan.stages, files.config.weights.bytes, dtype, files.config.training.steps,
+        "exported {name} ({}): images {:?} px, {} bytes ({:?}), step {}; max pixel difference vs the run: \
+         {max_pixel_diff}/255",
+        family(&files.config.model),
+        files.config.model.gan.output_sizes(),
+        files.config.weights.bytes,
+        dtype,
+        files.config.training.steps,
     );
     Ok(ExportReport { files: written, max_pixel_diff, summary })
 }
@@ -122,22 +127,49 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
-/// The "Model" section of a model card: stages, widths and the text encoder.
+/// The "Model" section of a model card: family, sizes, widths and the text encoder.
 pub(crate) fn model_table(m: &crate::config::ModelConfig) -> String {
-    let sizes: Vec<String> = (0..m.gan.stages).map(|i| format!("{} px", m.gan.stage_size(i))).collect();
-    format!(
-        "## Model\n\n| part | setting |\n|---|---|\n| stages | {} ({}) |\n| generator width GF | {} |\n| noise z | {} |\n\
-         | condition (CA) | {} |\n| residual blocks per stage | {} |\n| text encoder | BiLSTM, embedding {}, hidden 2×{}, vocabulary {} words |\n\n",
-        m.gan.stages,
+    let sizes: Vec<String> = m.gan.output_sizes().iter().map(|s| format!("{s} px")).collect();
+    let encoder = if m.text.encoder == "cae" {
+        format!("BiLSTM + cross-attention encoder ({} memory slots)", m.text.memory_slots)
+    } else {
+        "BiLSTM".to_string()
+    };
+    let mut s = format!(
+        "## Model\n\n| part | setting |\n|---|---|\n| family | {} |\n| images | {} |\n| generator width GF | {} |\n\
+         | noise z | {} |\n",
+        family(m),
         sizes.join(", "),
         m.gan.gf,
         m.gan.z_dim,
-        m.gan.cond_dim,
-        m.gan.res_blocks,
-        m.text.embedding_dim,
-        m.text.hidden_dim,
-        m.text.vocab_size,
-    )
+    );
+    if m.gan.single_stage() {
+        s += &format!(
+            "| LSTM controller | {} units |\n| discriminator width DF | {} (exported for its spatial attention) |\n",
+            m.gan.cond_dim, m.gan.df
+        );
+        if m.gan.truncation > 0.0 {
+            s += &format!("| noise truncation | {} |\n", m.gan.truncation);
+        }
+    } else {
+        s += &format!("| condition (CA) | {} |\n| residual blocks per stage | {} |\n", m.gan.cond_dim, m.gan.res_blocks);
+    }
+    s += &format!(
+        "| text encoder | {encoder}, embedding {}, hidden 2×{}, vocabulary {} words |\n\n",
+        m.text.embedding_dim, m.text.hidden_dim, m.text.vocab_size
+    );
+    s
+}
+
+/// The paper a model's networks follow.
+pub(crate) fn family(m: &crate::config::ModelConfig) -> &'static str {
+    match (m.gan.variant.as_str(), m.text.encoder.as_str()) {
+        ("dmgan", "cae") => "CAE-GAN (cross-attention text encoder, DM-GAN generator)",
+        ("dmgan", _) => "DM-GAN (Zhu et al. 2019)",
+        ("ecagan", _) => "ECAGAN (CARAFE up-sampling, ECA channel attention)",
+        ("ratgan", _) => "RAT-GAN (Ye et al. 2022)",
+        _ => "AttnGAN (Xu et al. 2018)",
+    }
 }
 
 /// The model card: data, config, training, files, and the export check.
@@ -145,7 +177,7 @@ fn model_card(cfg: &ExportConfig, probe: &str, diff: u8, evaluation: Option<&Eva
     let m = &cfg.model;
     let t = &cfg.training;
     let mut s = format!("# {}\n\n", cfg.name);
-    s += "AttnGAN (Xu et al. 2018) text-to-image generator trained with the `t2i` crate.\n\n";
+    s += &format!("{} text-to-image generator trained with the `t2i` crate.\n\n", family(m));
     if !t.note.is_empty() {
         s += &format!("> {}\n\n", t.note);
     }
@@ -178,9 +210,13 @@ fn model_card(cfg: &ExportConfig, probe: &str, diff: u8, evaluation: Option<&Eva
     }
     s += "## Files\n\n";
     s += &format!(
-        "`{}`: {} bytes, {:?} storage, CRC-32 {}; EMA generator weights and the text encoder only \
-         (no discriminators, no DAMSM image encoder).\n\n",
-        cfg.weights.file, cfg.weights.bytes, cfg.weights.dtype, cfg.weights.crc32
+        "`{}`: {} bytes, {:?} storage, CRC-32 {}; EMA generator weights and the text encoder{} \
+         (no DAMSM image encoder).\n\n",
+        cfg.weights.file,
+        cfg.weights.bytes,
+        cfg.weights.dtype,
+        cfg.weights.crc32,
+        if m.gan.single_stage() { ", and the discriminator for its spatial attention" } else { " only, no discriminators" }
     );
     s += "## Export check\n\n";
     s += &format!(
