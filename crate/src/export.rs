@@ -152,7 +152,8 @@ pub(crate) fn model_table(m: &crate::config::ModelConfig) -> String {
             s += &format!("| noise truncation | {} |\n", m.gan.truncation);
         }
     } else {
-        s += &format!("| condition (CA) | {} |\n| residual blocks per stage | {} |\n", m.gan.cond_dim, m.gan.res_blocks);
+        s +=
+            &format!("| condition (CA) | {} |\n| residual blocks per stage | {} |\n", m.gan.cond_dim, m.gan.res_blocks);
     }
     s += &format!(
         "| text encoder | {encoder}, embedding {}, hidden 2×{}, vocabulary {} words |\n\n",
@@ -216,7 +217,11 @@ fn model_card(cfg: &ExportConfig, probe: &str, diff: u8, evaluation: Option<&Eva
         cfg.weights.bytes,
         cfg.weights.dtype,
         cfg.weights.crc32,
-        if m.gan.single_stage() { ", and the discriminator for its spatial attention" } else { " only, no discriminators" }
+        if m.gan.single_stage() {
+            ", and the discriminator for its spatial attention"
+        } else {
+            " only, no discriminators"
+        }
     );
     s += "## Export check\n\n";
     s += &format!(

@@ -22,8 +22,9 @@ use super::{
     TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, test_source,
     train_source,
 };
-use crate::config::RunConfig;
+use crate::config::{ModelConfig, RunConfig};
 use crate::data::batcher::tokens_tensor;
+use crate::data::source::DataSource;
 use crate::error::{Error, Result};
 use crate::eval::evaluate::{EvalOptions, evaluate};
 use crate::models::attngan::Generator;
@@ -48,37 +49,18 @@ pub fn train_gan<B: AutodiffBackend>(
     if cfg.model.gan.single_stage() {
         return super::rat_gan::train_rat_gan::<B>(cfg, damsm_dir, opts, device);
     }
-    let fresh_damsm = if opts.resume { None } else { Some(fresh_damsm::<B>(cfg, damsm_dir, device)?) };
-    let stage_sizes: Vec<usize> = (0..cfg.model.gan.stages).map(|i| cfg.model.gan.stage_size(i)).collect();
-    let source = train_source(cfg, stage_sizes)?;
-    let vocab_from = damsm_dir.filter(|_| !opts.resume).map(|d| d.join("vocab.json"));
-    let vocab: Vocab = prepare_run_dir(cfg, opts, vocab_from.as_deref(), &source)?;
-    let mut mc = cfg.model.clone();
-    mc.text.vocab_size = vocab.len();
+    let sizes = cfg.model.gan.output_sizes();
+    let RunStart { source, vocab, mc, text, image, log, resumed } =
+        start_run::<B>(cfg, damsm_dir, opts, sizes, device)?;
 
     B::seed(device, t_seed(cfg));
     let mut generator = Generator::<B>::new(&mc.gan, &mc.text, device);
     let mut disc = Discriminators::<B>::new(&mc.gan, &mc.text, device);
     let mut opt_g = adam(cfg).init::<B, Generator<B>>();
     let mut opt_d = adam(cfg).init::<B, Discriminators<B>>();
-    let text: RnnEncoder<Inner<B>>;
-    let image: ImageEncoder<B>;
-    let mut ema: Ema<Inner<B>>;
-    let mut step = 0;
-    let mut elapsed = 0.0;
-    let log = MetricsLog::new(&opts.out.join("metrics.jsonl"));
-    if let Some(d) = fresh_damsm {
-        text = d.text.valid();
-        image = d.image.no_grad();
-        ema = Ema::new(&generator);
-    } else {
-        let ck = Checkpoint::load(&ckpt_path)?;
-        if ck.kind != "gan" {
-            return Err(Error::Checkpoint { path: ckpt_path, msg: format!("is a {} checkpoint, not gan", ck.kind) });
-        }
-        check_resume_config(cfg, &ck.config, &ckpt_path)?;
-        text = ck.load_module("text_encoder", RnnEncoder::new(&mc.text, device), device)?;
-        image = ck.load_module("image_encoder", ImageEncoder::<B>::new(&mc.damsm, &mc.text, device), device)?.no_grad();
+    let mut ema: Ema<Inner<B>> = Ema::new(&generator);
+    let (mut step, mut elapsed) = (0, 0.0);
+    if let Some(ck) = resumed {
         generator = ck.load_module("generator", generator, device)?;
         disc = ck.load_module("discriminators", disc, device)?;
         opt_g = opt_g.load_record(ck.record("opt_g", device)?);
@@ -86,9 +68,7 @@ pub fn train_gan<B: AutodiffBackend>(
         let ema_model =
             ck.load_module("generator_ema", Generator::<Inner<B>>::new(&mc.gan, &mc.text, device), device)?;
         ema = Ema::resume(&generator, &ema_model);
-        step = ck.step;
-        elapsed = ck.elapsed_s;
-        log.truncate_after(step)?;
+        (step, elapsed) = (ck.step, ck.elapsed_s);
     }
 
     let sample_captions: Vec<String> = test_source(cfg, vec![])?.sample_captions(8);
@@ -230,6 +210,54 @@ pub fn train_gan<B: AutodiffBackend>(
     save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
     pb.finish_and_clear();
     Ok(TrainSummary { step, interrupted, last_losses: last, skipped_images: source.unreadable_images() })
+}
+
+/// What every GAN training loop starts from: the data, the run's vocabulary and model config,
+/// the frozen DAMSM encoders (from the DAMSM run, or on `--resume` from the checkpoint), the
+/// metrics log (cut back to the checkpoint's step), and on `--resume` the checked checkpoint
+/// for the loop's own modules and optimisers.
+pub(crate) struct RunStart<B: AutodiffBackend> {
+    pub source: DataSource,
+    pub vocab: Vocab,
+    pub mc: ModelConfig,
+    pub text: RnnEncoder<Inner<B>>,
+    pub image: ImageEncoder<B>,
+    pub log: MetricsLog,
+    pub resumed: Option<Checkpoint>,
+}
+
+/// Open a fresh or resumed GAN run in `opts.out` whose images have the sides `sizes`.
+pub(crate) fn start_run<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    damsm_dir: Option<&Path>,
+    opts: &TrainOptions,
+    sizes: Vec<usize>,
+    device: &B::Device,
+) -> Result<RunStart<B>> {
+    let fresh = if opts.resume { None } else { Some(fresh_damsm::<B>(cfg, damsm_dir, device)?) };
+    let source = train_source(cfg, sizes)?;
+    let vocab_from = damsm_dir.filter(|_| !opts.resume).map(|d| d.join("vocab.json"));
+    let vocab: Vocab = prepare_run_dir(cfg, opts, vocab_from.as_deref(), &source)?;
+    let mut mc = cfg.model.clone();
+    mc.text.vocab_size = vocab.len();
+    let log = MetricsLog::new(&opts.out.join("metrics.jsonl"));
+    let (text, image, resumed) = match fresh {
+        Some(d) => (d.text.valid(), d.image.no_grad(), None),
+        None => {
+            let path = opts.out.join("checkpoint.t2i");
+            let ck = Checkpoint::load(&path)?;
+            if ck.kind != "gan" {
+                return Err(Error::Checkpoint { path, msg: format!("is a {} checkpoint, not gan", ck.kind) });
+            }
+            check_resume_config(cfg, &ck.config, &path)?;
+            let text = ck.load_module("text_encoder", RnnEncoder::new(&mc.text, device), device)?;
+            let image =
+                ck.load_module("image_encoder", ImageEncoder::<B>::new(&mc.damsm, &mc.text, device), device)?.no_grad();
+            log.truncate_after(ck.step)?;
+            (text, image, Some(ck))
+        }
+    };
+    Ok(RunStart { source, vocab, mc, text, image, log, resumed })
 }
 
 /// A new GAN run's DAMSM encoders, checked against the run's text, image and data config.

@@ -17,23 +17,16 @@ use web_time::Instant;
 use super::checkpoint::Checkpoint;
 use super::damsm::{Damsm, scalar};
 use super::ema::Ema;
-use super::gan::{fresh_damsm, periodic, periodic_due};
+use super::gan::{RunStart, periodic, periodic_due, start_run};
 use super::losses::{hinge_d, hinge_g};
 use super::ma_gp::{POWER, WEIGHT, ma_gp};
-use super::metrics_log::MetricsLog;
-use super::{
-    TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, test_source,
-    train_source,
-};
+use super::{TrainOptions, TrainSummary, adam, check_finite, progress_bar, test_source};
 use crate::config::RunConfig;
 use crate::data::batcher::tokens_tensor;
-use crate::error::{Error, Result};
-use crate::models::damsm::ImageEncoder;
+use crate::error::Result;
 use crate::models::rat_gan::{RatDiscriminator, RatGenerator};
 use crate::pipeline::{Net, Pipeline};
 use crate::rng::{Stream, normal, rng_for};
-use crate::text::rnn_encoder::RnnEncoder;
-use crate::text::vocab::Vocab;
 
 type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 
@@ -45,36 +38,18 @@ pub fn train_rat_gan<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<TrainSummary> {
     let ckpt_path = opts.out.join("checkpoint.t2i");
-    let fresh = if opts.resume { None } else { Some(fresh_damsm::<B>(cfg, damsm_dir, device)?) };
-    let source = train_source(cfg, cfg.model.gan.output_sizes())?;
-    let vocab_from = damsm_dir.filter(|_| !opts.resume).map(|d| d.join("vocab.json"));
-    let vocab: Vocab = prepare_run_dir(cfg, opts, vocab_from.as_deref(), &source)?;
-    let mut mc = cfg.model.clone();
-    mc.text.vocab_size = vocab.len();
+    let sizes = cfg.model.gan.output_sizes();
+    let RunStart { source, vocab, mc, text, image, log, resumed } =
+        start_run::<B>(cfg, damsm_dir, opts, sizes, device)?;
 
     B::seed(device, cfg.train.seed ^ 0x7261_7467);
     let mut generator = RatGenerator::<B>::new(&mc.gan, &mc.text, device);
     let mut disc = RatDiscriminator::<B>::new(&mc.gan, &mc.text, device);
     let mut opt_g = adam(cfg).init::<B, RatGenerator<B>>();
     let mut opt_d = adam(cfg).init::<B, RatDiscriminator<B>>();
-    let text: RnnEncoder<Inner<B>>;
-    let image: ImageEncoder<B>;
-    let mut ema: Ema<Inner<B>>;
-    let mut step = 0;
-    let mut elapsed = 0.0;
-    let log = MetricsLog::new(&opts.out.join("metrics.jsonl"));
-    if let Some(d) = fresh {
-        text = d.text.valid();
-        image = d.image.no_grad();
-        ema = Ema::new(&generator);
-    } else {
-        let ck = Checkpoint::load(&ckpt_path)?;
-        if ck.kind != "gan" {
-            return Err(Error::Checkpoint { path: ckpt_path, msg: format!("is a {} checkpoint, not gan", ck.kind) });
-        }
-        check_resume_config(cfg, &ck.config, &ckpt_path)?;
-        text = ck.load_module("text_encoder", RnnEncoder::new(&mc.text, device), device)?;
-        image = ck.load_module("image_encoder", ImageEncoder::<B>::new(&mc.damsm, &mc.text, device), device)?.no_grad();
+    let mut ema: Ema<Inner<B>> = Ema::new(&generator);
+    let (mut step, mut elapsed) = (0, 0.0);
+    if let Some(ck) = resumed {
         generator = ck.load_module("generator", generator, device)?;
         disc = ck.load_module("discriminator", disc, device)?;
         opt_g = opt_g.load_record(ck.record("opt_g", device)?);
@@ -82,9 +57,7 @@ pub fn train_rat_gan<B: AutodiffBackend>(
         let ema_model =
             ck.load_module("generator_ema", RatGenerator::<Inner<B>>::new(&mc.gan, &mc.text, device), device)?;
         ema = Ema::resume(&generator, &ema_model);
-        step = ck.step;
-        elapsed = ck.elapsed_s;
-        log.truncate_after(step)?;
+        (step, elapsed) = (ck.step, ck.elapsed_s);
     }
 
     let sample_captions: Vec<String> = test_source(cfg, vec![])?.sample_captions(8);
