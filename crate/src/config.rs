@@ -73,7 +73,9 @@ pub struct DamsmConfig {
 pub struct GanConfig {
     /// Generator family: `attngan` (word attention), `dmgan` (dynamic memory), `ecagan`
     /// (word attention, CARAFE up-sampling in the first stage, ECA channel attention) or
-    /// `ratgan` (one generator of recurrent affine transformations, `models/rat_gan.rs`).
+    /// `ratgan` (one generator of recurrent affine transformations, `models/rat_gan.rs`) or
+    /// `layout` (Hong et al. 2018: text → boxes → masks → image, `models/layout/`, configured
+    /// by `[model.layout]`).
     pub variant: String,
     /// Number of stages: 1 (64 px), 2 (64, 128) or 3 (64, 128, 256). RAT-GAN has one
     /// generator whose output has the last stage's side.
@@ -96,10 +98,18 @@ pub struct GanConfig {
 
 impl GanConfig {
     /// The generator families (see `models/attngan.rs`).
-    pub const VARIANTS: [&'static str; 4] = ["attngan", "dmgan", "ecagan", "ratgan"];
-    /// True for RAT-GAN, whose single generator draws only the final size.
+    pub const VARIANTS: [&'static str; 5] = ["attngan", "dmgan", "ecagan", "ratgan", "layout"];
+    /// True for the generators that draw only the final size (RAT-GAN, the layout model).
     pub fn single_stage(&self) -> bool {
+        self.is_rat() || self.is_layout()
+    }
+    /// RAT-GAN (`models/rat_gan.rs`).
+    pub fn is_rat(&self) -> bool {
         self.variant == "ratgan"
+    }
+    /// Hong et al.'s layout model (`models/layout/`).
+    pub fn is_layout(&self) -> bool {
+        self.variant == "layout"
     }
     /// The sides of the images the generator draws: every stage's, or RAT-GAN's one.
     pub fn output_sizes(&self) -> Vec<usize> {
@@ -125,6 +135,49 @@ pub struct ModelConfig {
     pub text: TextConfig,
     pub damsm: DamsmConfig,
     pub gan: GanConfig,
+    /// The layout model's box, shape and image networks (`variant = "layout"` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<LayoutConfig>,
+}
+
+/// Hong et al. 2018 (“Inferring Semantic Layout for Hierarchical Text-to-Image Synthesis”):
+/// the box generator (§3.1), the shape generator (§3.2) and the layout-conditioned image
+/// generator (§3.3). The image generator's widths and noise come from `[model.gan]` (gf, df,
+/// z_dim) and it draws `[model.gan]`'s final size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutConfig {
+    /// Object classes the boxes are labelled with (Shapes: the four outlines); the box
+    /// generator's categorical has one more outcome, the end token.
+    pub classes: Vec<String>,
+    /// Most boxes one caption can produce (sampling stops here even without the end token).
+    pub max_objects: usize,
+    /// Components of each 2-D Gaussian mixture, (x, y) and (w, h) (the paper: K).
+    pub mixtures: usize,
+    /// Width of the box generator's LSTM.
+    pub box_hidden: usize,
+    /// Side of the layout maps (box maps, masks, the semantic layout): 32 or 64.
+    pub mask_size: usize,
+    /// Base channel width of the shape generator and its discriminators.
+    pub shape_width: usize,
+    /// Noise channels added to each box's features in the shape generator.
+    pub shape_noise: usize,
+    /// λ_l, λ_b: weights of the label and box terms of the box NLL (the paper: 4 and 1).
+    pub lambda_label: f64,
+    pub lambda_box: f64,
+    /// Weight of the shape generator's reconstruction term (discriminator features and pixels).
+    pub lambda_shape_rec: f64,
+}
+
+impl LayoutConfig {
+    /// Outcomes of the label distribution: the classes and the end token (the last index).
+    pub fn outcomes(&self) -> usize {
+        self.classes.len() + 1
+    }
+    /// Index of the end token.
+    pub fn end_token(&self) -> usize {
+        self.classes.len()
+    }
 }
 
 /// Optimisation and bookkeeping.
@@ -344,8 +397,24 @@ impl ModelConfig {
         if !(g.truncation >= 0.0 && g.truncation.is_finite()) {
             return Err(Error::config("model.gan.truncation", format!("{} must be ≥ 0 (0: off)", g.truncation)));
         }
-        if g.variant == "ratgan" && self.text.encoder != "bilstm" {
-            return Err(Error::config("model.text.encoder", "RAT-GAN uses the frozen BiLSTM DAMSM encoder"));
+        match (&self.layout, g.is_layout()) {
+            (None, true) => {
+                return Err(Error::config("model.layout", "variant \"layout\" needs a [model.layout] section"));
+            }
+            (Some(_), false) => {
+                return Err(Error::config(
+                    "model.layout",
+                    format!("is only read by variant \"layout\", not {:?}", g.variant),
+                ));
+            }
+            (Some(l), true) => l.validate(g)?,
+            (None, false) => {}
+        }
+        if g.single_stage() && self.text.encoder != "bilstm" {
+            return Err(Error::config(
+                "model.text.encoder",
+                format!("{} uses the frozen BiLSTM DAMSM encoder", g.variant),
+            ));
         }
         for (f, v) in [
             ("model.gan.gf", g.gf),
@@ -354,6 +423,39 @@ impl ModelConfig {
             ("model.gan.cond_dim", g.cond_dim),
         ] {
             positive(f, v as f64)?;
+        }
+        Ok(())
+    }
+}
+
+impl LayoutConfig {
+    pub fn validate(&self, gan: &GanConfig) -> Result<()> {
+        if self.classes.is_empty() || self.classes.iter().any(|c| c.trim().is_empty()) {
+            return Err(Error::config("model.layout.classes", "needs at least one non-empty class name"));
+        }
+        for (f, v) in [
+            ("model.layout.max_objects", self.max_objects),
+            ("model.layout.mixtures", self.mixtures),
+            ("model.layout.box_hidden", self.box_hidden),
+            ("model.layout.shape_width", self.shape_width),
+            ("model.layout.shape_noise", self.shape_noise),
+        ] {
+            positive(f, v as f64)?;
+        }
+        if ![32, 64].contains(&self.mask_size) || self.mask_size > gan.final_size() {
+            return Err(Error::config(
+                "model.layout.mask_size",
+                format!("{} is not 32 or 64 (and at most the image side {})", self.mask_size, gan.final_size()),
+            ));
+        }
+        for (f, v) in [
+            ("model.layout.lambda_label", self.lambda_label),
+            ("model.layout.lambda_box", self.lambda_box),
+            ("model.layout.lambda_shape_rec", self.lambda_shape_rec),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(Error::config(f, format!("{v} must be ≥ 0")));
+            }
         }
         Ok(())
     }

@@ -143,7 +143,20 @@ pub(crate) fn model_table(m: &crate::config::ModelConfig) -> String {
         m.gan.gf,
         m.gan.z_dim,
     );
-    if m.gan.single_stage() {
+    if let Some(l) = m.layout.as_ref().filter(|_| m.gan.is_layout()) {
+        s += &format!(
+            "| box generator | LSTM {} units, {} mixture components, at most {} boxes of {} |\n\
+             | shape generator | width {}, noise {}, masks {} px |\n| image generator | residual blocks {} |\n",
+            l.box_hidden,
+            l.mixtures,
+            l.max_objects,
+            l.classes.join(", "),
+            l.shape_width,
+            l.shape_noise,
+            l.mask_size,
+            m.gan.res_blocks
+        );
+    } else if m.gan.is_rat() {
         s += &format!(
             "| LSTM controller | {} units |\n| discriminator width DF | {} (exported for its spatial attention) |\n",
             m.gan.cond_dim, m.gan.df
@@ -169,6 +182,7 @@ pub(crate) fn family(m: &crate::config::ModelConfig) -> &'static str {
         ("dmgan", _) => "DM-GAN (Zhu et al. 2019)",
         ("ecagan", _) => "ECAGAN (CARAFE up-sampling, ECA channel attention)",
         ("ratgan", _) => "RAT-GAN (Ye et al. 2022)",
+        ("layout", _) => "Layout model (Hong et al. 2018: text → boxes → masks → image)",
         _ => "AttnGAN (Xu et al. 2018)",
     }
 }
@@ -217,7 +231,9 @@ fn model_card(cfg: &ExportConfig, probe: &str, diff: u8, evaluation: Option<&Eva
         cfg.weights.bytes,
         cfg.weights.dtype,
         cfg.weights.crc32,
-        if m.gan.single_stage() {
+        if m.gan.is_layout() {
+            " (box, shape and image generators)"
+        } else if m.gan.is_rat() {
             ", and the discriminator for its spatial attention"
         } else {
             " only, no discriminators"

@@ -19,6 +19,7 @@ pub mod nn;
 #[cfg(feature = "train")]
 pub mod npy;
 pub mod pipeline;
+pub mod readback;
 pub mod render;
 pub mod rng;
 pub mod text;

@@ -12,8 +12,12 @@ use crate::config::ModelConfig;
 use crate::data::batcher::{image_from_chw, tokens_tensor};
 use crate::error::{Error, Result};
 use crate::models::attngan::Generator;
+use crate::models::layout::boxes::LayoutBox;
+use crate::models::layout::layout_model::LayoutGenerator;
+use crate::models::layout::shape_generator::semantic_layout;
 use crate::models::rat_gan::{RatDiscriminator, RatGenerator};
-use crate::rng::{sample_noise, truncate_noise};
+use crate::readback::read;
+use crate::rng::{layout_rng, sample_noise, truncate_noise};
 use crate::text::rnn_encoder::RnnEncoder;
 use crate::text::vocab::{Encoded, Vocab};
 use crate::train::run_dir::RunDir;
@@ -47,9 +51,21 @@ pub struct Generation {
     /// matching logit. None for the multi-stage generators.
     pub spatial_attention: Option<Map>,
     pub d_logit: Option<f32>,
+    /// The layout model: the boxes it drew and each box's mask (`models/layout/`).
+    pub layout: Option<LayoutView>,
     /// The generator's raw output per stage, CHW in [-1, 1] before rounding to pixels; only
     /// filled by [`Pipeline::generate_with`] with `keep_raw` (comparisons with PyTorch).
     pub raw: Vec<Vec<f32>>,
+}
+
+/// What the layout model inferred before drawing the image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayoutView {
+    /// The boxes in the order they were drawn, with their class names.
+    pub boxes: Vec<LayoutBox>,
+    pub labels: Vec<String>,
+    /// One mask per box, values in [0, 1], zero outside the box.
+    pub masks: Vec<Map>,
 }
 
 /// Options of one request.
@@ -77,6 +93,8 @@ pub enum Net<B: Backend> {
     Stages(Generator<B>),
     /// RAT-GAN: one generator, and the discriminator whose spatial attention the page shows.
     Rat { generator: RatGenerator<B>, discriminator: RatDiscriminator<B> },
+    /// Hong et al.: boxes → masks → image.
+    Layout(LayoutGenerator<B>),
 }
 
 impl<B: Backend> Net<B> {
@@ -85,6 +103,7 @@ impl<B: Backend> Net<B> {
         match self {
             Net::Stages(g) => g.num_params(),
             Net::Rat { generator, .. } => generator.num_params(),
+            Net::Layout(g) => g.num_params(),
         }
     }
 }
@@ -131,7 +150,9 @@ impl<B: Backend> Pipeline<B> {
             Weights::Ema => "generator_ema",
             Weights::Live => "generator",
         };
-        let net = if config.gan.single_stage() {
+        let net = if config.gan.is_layout() {
+            Net::Layout(ck.load_module(section, LayoutGenerator::new(&config, device)?, device)?)
+        } else if config.gan.is_rat() {
             let generator = ck.load_module(section, RatGenerator::new(&config.gan, &config.text, device), device)?;
             let discriminator =
                 ck.load_module("discriminator", RatDiscriminator::new(&config.gan, &config.text, device), device)?;
@@ -271,6 +292,7 @@ impl<B: Backend> Pipeline<B> {
                 timings: Vec::new(),
                 spatial_attention: None,
                 d_logit: None,
+                layout: None,
                 raw: Vec::new(),
             })
             .collect();
@@ -294,6 +316,11 @@ impl<B: Backend> Pipeline<B> {
 
         let generator = match &self.net {
             Net::Stages(g) => g,
+            Net::Layout(layout) => {
+                self.run_layout(layout, feats.sentence, z, opts, keep_raw, &mut result).await?;
+                on_stage(0, &result);
+                return Ok(result);
+            }
             Net::Rat { generator, discriminator } => {
                 let t = Instant::now();
                 let img = generator.forward(z, feats.sentence.clone());
@@ -366,9 +393,57 @@ impl<B: Backend> Pipeline<B> {
     }
 }
 
-async fn read<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
-    let data = t.into_data_async().await.map_err(|e| Error::Other(format!("cannot read tensor: {e:?}")))?;
-    data.to_vec::<f32>().map_err(|e| Error::Other(format!("cannot read tensor: {e:?}")))
+impl<B: Backend> Pipeline<B> {
+    /// The layout model's chain: boxes sampled per caption (from the seed's layout stream),
+    /// masks, semantic layout, image.
+    async fn run_layout(
+        &self,
+        net: &LayoutGenerator<B>,
+        sentence: Tensor<B, 2>,
+        z: Tensor<B, 2>,
+        opts: &[GenerateOptions],
+        keep_raw: bool,
+        result: &mut [Generation],
+    ) -> Result<()> {
+        let n = opts.len();
+        let per = |ms: f64| ms / n as f64;
+        let labels = self.config.layout.as_ref().map(|l| l.classes.clone()).unwrap_or_default();
+        let t = Instant::now();
+        let mut rngs: Vec<_> = opts.iter().map(|o| layout_rng(o.seed)).collect();
+        let layouts = net.boxes.sample(sentence.clone(), net.slots(), &mut rngs, read::<B, 2>).await?;
+        let t_boxes = per(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let shape_noise = net.shape_noise(&mut rngs, &self.device);
+        let (box_maps, valid) = net.box_tensors(&layouts, &self.device);
+        let masks = net.shapes.forward(box_maps.clone(), valid, shape_noise);
+        let layout = semantic_layout(box_maps, masks.clone());
+        let [_, slots, _, ms, _] = masks.dims();
+        let mask_values = read(masks).await?;
+        let t_masks = per(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let img = net.image.forward(layout, sentence, z);
+        let side = img.dims()[2];
+        let pixels = read(img).await?;
+        let t_image = per(t.elapsed().as_secs_f64() * 1e3);
+        for (k, (g, boxes)) in result.iter_mut().zip(layouts).enumerate() {
+            let chw = &pixels[k * 3 * side * side..(k + 1) * 3 * side * side];
+            g.stages.push(image_from_chw(chw, side));
+            if keep_raw {
+                g.raw.push(chw.to_vec());
+            }
+            let masks = (0..boxes.len())
+                .map(|b| {
+                    let off = (k * slots + b) * ms * ms;
+                    Map { h: ms, w: ms, data: mask_values[off..off + ms * ms].to_vec() }
+                })
+                .collect();
+            let names =
+                boxes.iter().map(|b| labels.get(b.class).cloned().unwrap_or_else(|| b.class.to_string())).collect();
+            g.layout = Some(LayoutView { boxes, labels: names, masks });
+            g.timings.extend([("boxes".into(), t_boxes), ("masks".into(), t_masks), (format!("{side}px"), t_image)]);
+        }
+        Ok(())
+    }
 }
 
 /// The attention sheet of a generation (stage images with per-word overlays).

@@ -56,6 +56,12 @@ pub fn truncate_noise(z: &mut [f32], threshold: f32, seed: u64) {
     }
 }
 
+/// The stream the layout model samples its boxes from at inference (labels, mixture
+/// components and positions), a pure function of the request's seed.
+pub fn layout_rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(mix(seed ^ 0x6c61_796f_7574))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

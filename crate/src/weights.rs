@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{DataConfig, ModelConfig};
 use crate::error::{Error, Result};
 use crate::models::attngan::Generator;
+use crate::models::layout::layout_model::LayoutGenerator;
 use crate::models::rat_gan::{RatDiscriminator, RatGenerator};
 use crate::pipeline::Net;
 use crate::text::rnn_encoder::RnnEncoder;
@@ -128,50 +129,51 @@ pub struct InferenceModel<B: Backend> {
     /// attention is shown over the image).
     pub rat_generator: Option<RatGenerator<B>>,
     pub discriminator: Option<RatDiscriminator<B>>,
+    /// The layout model (Hong et al.): box, shape and image generators, `layout.…`.
+    pub layout: Option<LayoutGenerator<B>>,
 }
 
 impl<B: Backend> InferenceModel<B> {
     /// Freshly initialised modules of the shapes `model` describes.
+    /// (A layout model without its `[model.layout]` section cannot pass validation, so the
+    /// layout networks are always built for it.)
     pub fn new(model: &ModelConfig, device: &B::Device) -> Self {
         let text_encoder = RnnEncoder::new(&model.text, device);
-        if model.gan.single_stage() {
+        let none = Self { text_encoder, generator: None, rat_generator: None, discriminator: None, layout: None };
+        if model.gan.is_layout() {
+            Self { layout: LayoutGenerator::new(model, device).ok(), ..none }
+        } else if model.gan.is_rat() {
             Self {
-                text_encoder,
-                generator: None,
                 rat_generator: Some(RatGenerator::new(&model.gan, &model.text, device)),
                 discriminator: Some(RatDiscriminator::new(&model.gan, &model.text, device)),
+                ..none
             }
         } else {
-            Self {
-                text_encoder,
-                generator: Some(Generator::new(&model.gan, &model.text, device)),
-                rat_generator: None,
-                discriminator: None,
-            }
+            Self { generator: Some(Generator::new(&model.gan, &model.text, device)), ..none }
         }
     }
 
     /// The modules of a pipeline.
     pub fn from_parts(text: RnnEncoder<B>, net: Net<B>) -> Self {
+        let none = Self { text_encoder: text, generator: None, rat_generator: None, discriminator: None, layout: None };
         match net {
-            Net::Stages(g) => Self { text_encoder: text, generator: Some(g), rat_generator: None, discriminator: None },
-            Net::Rat { generator, discriminator } => Self {
-                text_encoder: text,
-                generator: None,
-                rat_generator: Some(generator),
-                discriminator: Some(discriminator),
-            },
+            Net::Stages(g) => Self { generator: Some(g), ..none },
+            Net::Rat { generator, discriminator } => {
+                Self { rat_generator: Some(generator), discriminator: Some(discriminator), ..none }
+            }
+            Net::Layout(g) => Self { layout: Some(g), ..none },
         }
     }
 
     /// Text encoder and image networks, for a pipeline.
     pub fn into_parts(self) -> Result<(RnnEncoder<B>, Net<B>)> {
-        let net = match (self.generator, self.rat_generator, self.discriminator) {
-            (Some(g), None, None) => Net::Stages(g),
-            (None, Some(generator), Some(discriminator)) => Net::Rat { generator, discriminator },
+        let net = match (self.generator, self.rat_generator, self.discriminator, self.layout) {
+            (Some(g), None, None, None) => Net::Stages(g),
+            (None, Some(generator), Some(discriminator), None) => Net::Rat { generator, discriminator },
+            (None, None, None, Some(g)) => Net::Layout(g),
             _ => {
                 return Err(Error::Other(
-                    "a model needs either a generator or RAT-GAN's generator and discriminator".into(),
+                    "a model needs a generator, RAT-GAN's generator and discriminator, or the layout networks".into(),
                 ));
             }
         };

@@ -110,9 +110,12 @@ impl ShapesSource {
 
     /// A random batch: scene indices and caption choice from `rng`.
     pub fn batch(&self, vocab: &Vocab, rng: &mut impl Rng, batch_size: usize) -> Result<HostBatch> {
-        let picks: Vec<(u64, usize)> =
-            (0..batch_size).map(|_| (rng.random_range(0..self.scenes), rng.random_range(0..5usize))).collect();
-        self.batch_of(vocab, &picks)
+        self.batch_of(vocab, &self.picks(rng, batch_size))
+    }
+
+    /// The (scene index, caption number) pairs [`Self::batch`] draws from `rng`.
+    pub fn picks(&self, rng: &mut impl Rng, batch_size: usize) -> Vec<(u64, usize)> {
+        (0..batch_size).map(|_| (rng.random_range(0..self.scenes), rng.random_range(0..5usize))).collect()
     }
 
     /// The batch of the given (scene index, caption number) pairs.

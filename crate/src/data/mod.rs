@@ -16,6 +16,8 @@ pub mod image_dataset;
 #[cfg(feature = "train")]
 pub mod image_pipeline;
 #[cfg(feature = "train")]
+pub mod layout_targets;
+#[cfg(feature = "train")]
 pub mod pickle_read;
 pub mod shapes;
 #[cfg(feature = "train")]

@@ -3,4 +3,5 @@
 pub mod attngan;
 pub mod damsm;
 pub mod discriminators;
+pub mod layout;
 pub mod rat_gan;

@@ -26,6 +26,18 @@ impl<B: Backend> LstmDirection<B> {
         }
     }
 
+    /// One step of the cell on x [B, D] from state (h, c) [B, H] → (h', c').
+    pub fn step(&self, x: Tensor<B, 2>, h: Tensor<B, 2>, c: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let hd = self.hidden_dim;
+        let gates = self.input.forward(x) + self.hidden.forward(h);
+        let i = sigmoid(gates.clone().narrow(1, 0, hd));
+        let f = sigmoid(gates.clone().narrow(1, hd, hd));
+        let g = tanh(gates.clone().narrow(1, 2 * hd, hd));
+        let o = sigmoid(gates.narrow(1, 3 * hd, hd));
+        let c = f * c + i * g;
+        (o * tanh(c.clone()), c)
+    }
+
     /// Runs over `x` [B, T, D] in the given time order; `valid` [B, T] is 1 on words, 0 on padding.
     /// Returns outputs [B, T, H] (0 at padding) and the final hidden state [B, H].
     fn run(&self, x: Tensor<B, 3>, valid: Tensor<B, 2>, reverse: bool) -> (Tensor<B, 3>, Tensor<B, 2>) {

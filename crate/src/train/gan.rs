@@ -46,8 +46,11 @@ pub fn train_gan<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<TrainSummary> {
     let ckpt_path = opts.out.join("checkpoint.t2i");
-    if cfg.model.gan.single_stage() {
+    if cfg.model.gan.is_rat() {
         return super::rat_gan::train_rat_gan::<B>(cfg, damsm_dir, opts, device);
+    }
+    if cfg.model.gan.is_layout() {
+        return super::layout::train_layout::<B>(cfg, damsm_dir, opts, device);
     }
     let sizes = cfg.model.gan.output_sizes();
     let RunStart { source, vocab, mc, text, image, log, resumed } =

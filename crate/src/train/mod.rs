@@ -10,6 +10,8 @@ pub mod ema;
 #[cfg(feature = "train")]
 pub mod gan;
 pub mod grad_clip;
+#[cfg(feature = "train")]
+pub mod layout;
 pub mod losses;
 #[cfg(feature = "train")]
 pub mod ma_gp;
