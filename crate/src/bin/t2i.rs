@@ -510,6 +510,33 @@ fn run() -> Result<()> {
                         println!("wrote {}", p.display());
                     }
                 }
+                if let (Some(view), Some(img)) = (&g.layout, g.stages.last()) {
+                    // The layout model: boxes (JSON), the masks over a dark canvas and over the image.
+                    let boxes: Vec<serde_json::Value> = view
+                        .boxes
+                        .iter()
+                        .zip(&view.labels)
+                        .map(|(b, l)| serde_json::json!({ "label": l, "class": b.class, "bbox": b.bbox }))
+                        .collect();
+                    let p = out.join("boxes.json");
+                    std::fs::write(&p, serde_json::to_string_pretty(&boxes)?)
+                        .with_context(|| format!("cannot write {}", p.display()))?;
+                    println!("wrote {} ({} boxes: {})", p.display(), boxes.len(), view.labels.join(", "));
+                    let side = img.width().max(256);
+                    for (name, base) in [("layout.png", None), ("layout_overlay.png", Some(img))] {
+                        let p = out.join(name);
+                        t2i::render::layout_view::draw_layout(view, side, base, 0.6)
+                            .save(&p)
+                            .with_context(|| format!("cannot write {}", p.display()))?;
+                        println!("wrote {}", p.display());
+                    }
+                    if npy && let Some(m) = view.masks.first() {
+                        let data: Vec<f32> = view.masks.iter().flat_map(|m| m.data.iter().copied()).collect();
+                        let p = out.join("masks.npy");
+                        t2i::npy::write(&p, &[view.masks.len(), m.h, m.w], &data)?;
+                        println!("wrote {}", p.display());
+                    }
+                }
                 if !g.attention.is_empty() {
                     let p = out.join("attention.png");
                     attention_sheet(&g, 128).save(&p).with_context(|| format!("cannot write {}", p.display()))?;

@@ -20,9 +20,10 @@ use crate::data::source::DataSource;
 use crate::error::{Error, Result};
 use crate::eval::fid::frechet_distance;
 use crate::eval::judge::{AttributeTally, Count, judge, score};
+use crate::eval::layout_scores::{BoxAccuracy, score_layout};
 use crate::eval::r_precision::r_precision_from_scores;
 use crate::models::damsm::cosine_matrix;
-use crate::pipeline::{GenerateOptions, Pipeline};
+use crate::pipeline::{GenerateOptions, LayoutView, Pipeline};
 use crate::train::damsm::Damsm;
 
 /// What to evaluate.
@@ -113,6 +114,10 @@ pub struct EvalReport {
     /// The same measures on real test images: the ceiling of R-precision and the judge, and
     /// the FID between two disjoint sets of real images (its floor at this sample size).
     pub real: Value,
+    /// The layout model: box-level scores of its inferred layouts against the scenes
+    /// (`eval/layout_scores.rs`), before any pixel is drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<BoxAccuracy>,
     pub seconds: f64,
 }
 
@@ -145,6 +150,14 @@ impl EvalReport {
         push("diversity (mean abs. pixel difference across seeds)", &|s| format!("{:.3}", s.diversity));
         push("R-precision (DAMSM)", &|s| s.r_precision.map(pct).unwrap_or_else(|| "—".into()));
         push("FID (DAMSM features)", &|s| s.fid_damsm.map(|v| format!("{v:.2}")).unwrap_or_else(|| "—".into()));
+        if let Some(l) = &self.layout {
+            let same = |v: f64| vec![pct(v); self.stages.len()];
+            rows.push(("layout: box count".into(), same(l.count)));
+            rows.push(("layout: box classes".into(), same(l.classes)));
+            rows.push(("layout: box sizes".into(), same(l.sizes)));
+            rows.push(("layout: position / relation".into(), same(l.placement)));
+            rows.push(("layout: all right".into(), same(l.all_correct)));
+        }
         let head: Vec<String> = self.stages.iter().map(|s| format!("{0}×{0}", s.size)).collect();
         let what = if judged { "test scenes".to_string() } else { format!("{} test images", self.dataset) };
         let mut out = format!("| measure ({} {what}) | {} |\n", self.scenes, head.join(" | "));
@@ -274,10 +287,14 @@ pub fn evaluate_on<B: Backend>(
     }
 }
 
+/// Images per stage, and the layout model's layouts (empty for the other generators).
+type Generated = (Vec<Vec<RgbImage>>, Vec<LayoutView>);
+
 /// Every caption generated once (noise seed `noise_seed` + its position), images per stage.
-fn generate_all<B: Backend>(pipe: &Pipeline<B>, captions: &[String], opts: &EvalOptions) -> Result<Vec<Vec<RgbImage>>> {
+fn generate_all<B: Backend>(pipe: &Pipeline<B>, captions: &[String], opts: &EvalOptions) -> Result<Generated> {
     let mut generated: Vec<Vec<RgbImage>> =
         vec![Vec::with_capacity(captions.len()); pipe.config.gan.output_sizes().len()];
+    let mut layouts = Vec::new();
     let mut k = 0;
     for chunk in captions.chunks(opts.batch_size.max(1)) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
@@ -288,10 +305,11 @@ fn generate_all<B: Backend>(pipe: &Pipeline<B>, captions: &[String], opts: &Eval
             for (s, img) in g.stages.into_iter().enumerate() {
                 generated[s].push(img);
             }
+            layouts.extend(g.layout);
         }
         k += chunk.len();
     }
-    Ok(generated)
+    Ok((generated, layouts))
 }
 
 /// Diversity per stage: mean absolute pixel difference across seeds for the first captions.
@@ -338,8 +356,19 @@ fn evaluate_shapes<B: Backend>(
         examples.iter().map(|e| e.captions[e.index as usize % e.captions.len()].clone()).collect();
     let sizes = pipe.config.gan.output_sizes();
     let stages = sizes.len();
-    let generated = generate_all(pipe, &captions, opts)?;
+    let (generated, layouts) = generate_all(pipe, &captions, opts)?;
     let diversity = diversity_of(pipe, &captions, opts)?;
+    let layout = match &pipe.config.layout {
+        Some(l) if layouts.len() == examples.len() => {
+            let scores: Vec<_> = layouts
+                .iter()
+                .zip(&examples)
+                .map(|(v, e)| (score_layout(&e.scene, &v.boxes, &l.classes), v.boxes.len()))
+                .collect();
+            Some(BoxAccuracy::from_scores(&scores))
+        }
+        _ => None,
+    };
 
     let keys: Vec<String> = examples.iter().map(|e| content_key(&e.scene)).collect();
     let final_side = pipe.config.gan.final_size() as u32;
@@ -407,6 +436,7 @@ fn evaluate_shapes<B: Backend>(
         held_out_pairs,
         stages: out,
         real: real_json,
+        layout,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -431,7 +461,7 @@ fn evaluate_images<B: Backend>(
         indices.iter().map(|&i| source.eval_caption(vocab, i, i as usize)).collect::<Result<_>>()?;
     let sizes = pipe.config.gan.output_sizes();
     let stages = sizes.len();
-    let generated = generate_all(pipe, &captions, opts)?;
+    let (generated, _) = generate_all(pipe, &captions, opts)?;
     let diversity = diversity_of(pipe, &captions, opts)?;
     let keys = source.keys(&indices);
     let final_side = pipe.config.gan.final_size() as u32;
@@ -483,6 +513,7 @@ fn evaluate_images<B: Backend>(
         held_out_pairs: Vec::new(),
         stages: out,
         real: real_json,
+        layout: None,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

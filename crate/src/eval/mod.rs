@@ -3,4 +3,5 @@
 pub mod evaluate;
 pub mod fid;
 pub mod judge;
+pub mod layout_scores;
 pub mod r_precision;

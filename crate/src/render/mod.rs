@@ -2,4 +2,5 @@
 
 #[cfg(feature = "train")]
 pub mod curves;
+pub mod layout_view;
 pub mod sheet;

@@ -337,6 +337,13 @@ pub fn write_samples<B: Backend>(pipe: &Pipeline<B>, captions: &[String], dir: &
     let sheet = grid(&cells, stages * 2, 4, Some(&labels));
     let p = dir.join(format!("step_{step:07}.png"));
     sheet.save(&p).map_err(|e| Error::Other(format!("{}: {e}", p.display())))?;
+    if let (Some(view), Some(img)) = (&gens[0].layout, gens[0].stages.last()) {
+        let p = dir.join(format!("layout_{step:07}.png"));
+        let side = img.width().max(256);
+        crate::render::layout_view::draw_layout(view, side, Some(img), 0.6)
+            .save(&p)
+            .map_err(|e| Error::Other(format!("{}: {e}", p.display())))?;
+    }
     if gens[0].attention.iter().any(|a| !a.is_empty()) {
         let p = dir.join(format!("attention_{step:07}.png"));
         attention_sheet(&gens[0], 128).save(&p).map_err(|e| Error::Other(format!("{}: {e}", p.display())))?;

@@ -276,7 +276,7 @@ fn sample_categorical(logits: &[f32], rng: &mut impl Rng) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::module::{Module, Param};
+    use burn::module::Param;
     use burn::tensor::Distribution;
     use rand::SeedableRng;
 
