@@ -37,18 +37,24 @@ pub fn score_layout(scene: &Scene, boxes: &[LayoutBox], classes: &[String]) -> B
         return BoxScore { count: false, classes: None, sizes: None, placement: None };
     }
     let class_of = |b: &LayoutBox| classes.get(b.class).map(String::as_str).unwrap_or("");
-    let matches = |order: &[usize]| -> usize {
-        order.iter().enumerate().filter(|(o, b)| class_of(&boxes[**b]) == scene.objects[*o].shape.name()).count()
+    let size_of = |b: &LayoutBox| {
+        let [_, _, w, h] = b.center_size();
+        if w.max(h) >= SIZE_SPLIT { Size::Large } else { Size::Small }
     };
-    // order[o] = the box matched to object o.
+    // order[o] = the box matched to object o; (class matches, size matches) of an order.
+    let matches = |order: &[usize]| -> (usize, usize) {
+        let hits = |f: &dyn Fn(usize, &LayoutBox) -> bool| {
+            order.iter().enumerate().filter(|(o, b)| f(*o, &boxes[**b])).count()
+        };
+        (
+            hits(&|o, b| class_of(b) == scene.objects[o].shape.name()),
+            hits(&|o, b| size_of(b) == scene.objects[o].size),
+        )
+    };
     let identity: Vec<usize> = (0..n).collect();
     let order = if n == 2 && matches(&[1, 0]) > matches(&identity) { vec![1, 0] } else { identity };
-    let classes_ok = matches(&order) == n;
-    let sizes_ok = order.iter().enumerate().all(|(o, b)| {
-        let [_, _, w, h] = boxes[*b].center_size();
-        let size = if w.max(h) >= SIZE_SPLIT { Size::Large } else { Size::Small };
-        size == scene.objects[o].size
-    });
+    let (class_hits, size_hits) = matches(&order);
+    let (classes_ok, sizes_ok) = (class_hits == n, size_hits == n);
     let center = |b: usize| {
         let [cx, cy, _, _] = boxes[b].center_size();
         [cx, cy]
