@@ -2,7 +2,7 @@
 // Every piece of user or model text reaches the DOM through textContent or attributes.
 
 import { listModels, getEngine, captionWords, MAX_WORDS } from './engine.js';
-import { drawOverlay, drawBlended, colormapGradient, stageFrame, spatialFor } from './overlay.js';
+import { drawOverlay, drawBlended, colormapGradient, stageFrame, spatialFor, layoutFor, BOX_COLORS } from './overlay.js';
 import { wordChip } from './chips.js';
 
 const $ = (id) => document.getElementById(id);
@@ -27,6 +27,7 @@ const el = {
   chips: $('chips'),
   unknown: $('unknown-words'),
   wordNotes: $('word-notes'),
+  layoutBoxes: $('layout-boxes'),
   opacity: $('opacity'),
   legend: $('legend-bar'),
   allWords: $('all-words'),
@@ -195,6 +196,30 @@ function drawResult(result, caption, seed) {
 const SPATIAL_NOTE = 'RAT-GAN has no word attention: the overlay shows where its discriminator looked to '
   + 'judge whether the image matches the whole caption (spatial attention, one map for the sentence).';
 
+const LAYOUT_NOTE = 'This model first infers a layout from the caption (Hong et al. 2018): boxes with their '
+  + 'class, then a mask inside each box; the image is painted from that layout. The overlay shows the layout; '
+  + 'the model has no per-word attention.';
+
+/** The layout model's boxes, listed under the word chips (label and box in percent of the side). */
+function renderLayoutList(result) {
+  const layout = layoutFor(result);
+  el.layoutBoxes.hidden = !layout;
+  if (!layout) {
+    el.layoutBoxes.replaceChildren();
+    return;
+  }
+  const items = layout.boxes.map((b, i) => {
+    const li = document.createElement('li');
+    li.className = 'layout-box';
+    li.dataset.label = b.label;
+    li.style.setProperty('--box-color', `rgb(${BOX_COLORS[i % BOX_COLORS.length].join(' ')})`);
+    const pct = b.bbox.map((v) => Math.round(v * 100));
+    li.textContent = `${b.label}: x ${pct[0]}–${pct[2]} %, y ${pct[1]}–${pct[3]} %`;
+    return li;
+  });
+  el.layoutBoxes.replaceChildren(...items);
+}
+
 function renderChips(caption, result) {
   const words = captionWords(caption, result, state.engine?.vocab ?? []);
   const key = JSON.stringify([!!result, words]);
@@ -212,7 +237,9 @@ function renderChips(caption, result) {
     notes.push(`The model reads at most ${MAX_WORDS} known words; the rest were cut.`);
   }
   if (spatialFor(result)) notes.push(SPATIAL_NOTE);
+  if (layoutFor(result)) notes.push(LAYOUT_NOTE);
   el.wordNotes.textContent = notes.join(' ');
+  renderLayoutList(result);
   // Keep the pressed word if the same word sits at the same index.
   const p = state.pressed;
   if (p && !words.some((w) => w.kind === 'known' && w.index === p.index && w.word === p.word)) state.pressed = null;
@@ -265,6 +292,22 @@ function renderSheet() {
   const { result } = fin;
   const last = result.stages.length - 1;
   const size = result.stages[last].size;
+  if (layoutFor(result)) {
+    const fig = document.createElement('figure');
+    fig.className = 'sheet-tile';
+    const c = document.createElement('canvas');
+    c.width = c.height = size;
+    c.setAttribute('role', 'img');
+    c.setAttribute('aria-label', `Inferred layout over the ${size} × ${size} image`);
+    drawBlended(c, result, last, 0, Number(el.opacity.value));
+    const cap = document.createElement('figcaption');
+    cap.textContent = `layout: ${result.layout.boxes.map((b) => b.label).join(', ')}`;
+    const p = document.createElement('p');
+    p.textContent = LAYOUT_NOTE;
+    fig.append(c, cap);
+    el.sheet.replaceChildren(fig, p);
+    return;
+  }
   if (spatialFor(result)) {
     const fig = document.createElement('figure');
     fig.className = 'sheet-tile';

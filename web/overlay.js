@@ -105,9 +105,16 @@ export function spatialFor(result) {
 
 /**
  * Draw the coloured map of `token` onto `canvas` (side = the stage size) or clear it. For
- * RAT-GAN the discriminator's spatial attention is drawn whatever the token.
+ * RAT-GAN the discriminator's spatial attention is drawn whatever the token, for the layout
+ * model its boxes and masks.
  */
 export function drawOverlay(canvas, result, stage, token) {
+  const layout = layoutFor(result);
+  if (layout) {
+    // The layout model has no word maps: its overlay is the layout it drew the image from.
+    drawLayout(canvas, layout);
+    return true;
+  }
   const ctx = canvas.getContext('2d');
   const d = canvas.width;
   const m = spatialFor(result) ?? (token == null ? null : mapFor(result, stage, token));
@@ -135,6 +142,11 @@ export function drawBlended(canvas, result, stage, token, opacity) {
   const st = result.stages[stage];
   const ctx = canvas.getContext('2d');
   ctx.putImageData(new ImageData(new Uint8ClampedArray(st.rgba), st.size, st.size), 0, 0);
+  const layout = layoutFor(result);
+  if (layout) {
+    drawLayout(canvas, layout, { alpha: opacity, clear: false });
+    return;
+  }
   const m = spatialFor(result) ?? mapFor(result, stage, token);
   if (!m) return;
   const tmp = document.createElement('canvas');
@@ -166,4 +178,73 @@ export function stageFrame(size, label) {
   overlay.setAttribute('aria-hidden', 'true');
   frame.append(image, overlay);
   return { frame, image, overlay };
+}
+
+/** Distinct colours of a layout's boxes in drawing order (the same as t2i's render/layout_view.rs). */
+export const BOX_COLORS = [
+  [230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48],
+  [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60],
+];
+
+/**
+ * The layout model's inferred layout `{size, boxes: [{label, class, bbox}], masks}` (masks: one
+ * size × size map per box), or null for other models or a malformed result.
+ */
+export function layoutFor(result) {
+  const l = result && result.layout;
+  if (!l || !Array.isArray(l.boxes) || !l.masks || l.masks.length !== l.boxes.length * l.size * l.size) return null;
+  return l;
+}
+
+/**
+ * Draw a layout onto `canvas` (side d): every mask tinted in its box's colour at `alpha`, the
+ * box outlines and the class labels. With `clear`, the canvas is cleared first (an overlay);
+ * otherwise it is drawn over what is there (a sheet tile).
+ */
+export function drawLayout(canvas, layout, { alpha = 0.55, clear = true } = {}) {
+  const ctx = canvas.getContext('2d');
+  const d = canvas.width;
+  const s = layout.size;
+  const tint = new ImageData(d, d);
+  const px = tint.data;
+  layout.boxes.forEach((_, i) => {
+    const [r, g, b] = BOX_COLORS[i % BOX_COLORS.length];
+    const m = layout.masks.subarray(i * s * s, (i + 1) * s * s);
+    for (let y = 0; y < d; y++) {
+      const my = Math.min(Math.floor((y * s) / d), s - 1);
+      for (let x = 0; x < d; x++) {
+        const v = m[my * s + Math.min(Math.floor((x * s) / d), s - 1)];
+        if (!(v > 0.02)) continue;
+        const k = (y * d + x) * 4;
+        const a = Math.min(v, 1) * alpha * 255;
+        if (a <= px[k + 3]) continue;
+        px[k] = r;
+        px[k + 1] = g;
+        px[k + 2] = b;
+        px[k + 3] = a;
+      }
+    }
+  });
+  const tmp = document.createElement('canvas');
+  tmp.width = tmp.height = d;
+  tmp.getContext('2d').putImageData(tint, 0, 0);
+  if (clear) ctx.clearRect(0, 0, d, canvas.height);
+  ctx.drawImage(tmp, 0, 0);
+  const font = Math.max(9, Math.round(d / 16));
+  ctx.save();
+  ctx.lineWidth = Math.max(1, d / 128);
+  ctx.font = `${font}px sans-serif`;
+  ctx.textBaseline = 'top';
+  layout.boxes.forEach((box, i) => {
+    const [x0, y0, x1, y1] = box.bbox.map((v) => v * d);
+    const color = `rgb(${BOX_COLORS[i % BOX_COLORS.length].join(' ')})`;
+    ctx.strokeStyle = color;
+    ctx.strokeRect(x0 + 0.5, y0 + 0.5, Math.max(x1 - x0 - 1, 1), Math.max(y1 - y0 - 1, 1));
+    const w = ctx.measureText(box.label).width + 4;
+    ctx.fillStyle = 'rgb(0 0 0 / 0.6)';
+    ctx.fillRect(x0, y0, w, font + 2);
+    ctx.fillStyle = color;
+    ctx.fillText(box.label, x0 + 2, y0 + 1);
+  });
+  ctx.restore();
 }

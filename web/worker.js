@@ -9,6 +9,7 @@ function transferables(value) {
   for (const s of value?.stages ?? []) if (s.rgba?.buffer) out.add(s.rgba.buffer);
   for (const a of value?.attention ?? []) if (a.maps?.buffer) out.add(a.maps.buffer);
   if (value?.spatialAttention?.map?.buffer) out.add(value.spatialAttention.map.buffer);
+  if (value?.layout?.masks?.buffer) out.add(value.layout.masks.buffer);
   return [...out];
 }
 

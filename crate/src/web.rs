@@ -171,14 +171,15 @@ fn to_js(g: &Generation) -> JsValue {
     set(&obj, "tokens", g.tokens.iter().map(|t| JsValue::from_str(t)).collect::<Array>());
     set(&obj, "unknownWords", g.unknown_words.iter().map(|t| JsValue::from_str(t)).collect::<Array>());
     set(&obj, "truncated", g.truncated);
-    let stage_ms: Vec<f64> = g.timings.iter().skip(1).map(|(_, ms)| *ms).collect();
+    // Each stage's own time is the timing labelled with its side ("64px", …).
+    let stage_ms = |side: u32| g.timings.iter().find(|(l, _)| *l == format!("{side}px")).map_or(0.0, |(_, ms)| *ms);
     let stages = Array::new();
-    for (i, img) in g.stages.iter().enumerate() {
+    for img in &g.stages {
         let s = Object::new();
         let rgba: Vec<u8> = img.as_raw().chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
         set(&s, "size", img.width());
         set(&s, "rgba", Uint8ClampedArray::from(rgba.as_slice()));
-        set(&s, "ms", stage_ms.get(i).copied().unwrap_or(0.0));
+        set(&s, "ms", stage_ms(img.width()));
         stages.push(&s);
     }
     set(&obj, "stages", stages);
@@ -200,6 +201,22 @@ fn to_js(g: &Generation) -> JsValue {
     }
     if let Some(l) = g.d_logit {
         set(&obj, "dLogit", l as f64);
+    }
+    if let Some(view) = &g.layout {
+        let a = Object::new();
+        let boxes = Array::new();
+        for (b, label) in view.boxes.iter().zip(&view.labels) {
+            let o = Object::new();
+            set(&o, "label", label.as_str());
+            set(&o, "class", b.class as u32);
+            set(&o, "bbox", b.bbox.iter().map(|v| JsValue::from_f64(*v as f64)).collect::<Array>());
+            boxes.push(&o);
+        }
+        set(&a, "boxes", boxes);
+        set(&a, "size", view.masks.first().map_or(0, |m| m.w) as u32);
+        let flat: Vec<f32> = view.masks.iter().flat_map(|m| m.data.iter().copied()).collect();
+        set(&a, "masks", Float32Array::from(flat.as_slice()));
+        set(&obj, "layout", a);
     }
     let timings = Array::new();
     for (label, ms) in &g.timings {

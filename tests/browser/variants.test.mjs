@@ -2,7 +2,9 @@
 // encoder + DM-GAN generator) and RAT-GAN. Tiny models are trained and exported here with the
 // native CLI (2 GAN steps: this checks the browser path, not quality), offered to the page
 // through an intercepted weights/index.json, and drawn equal to the native CLI. RAT-GAN draws
-// one 128 px image with the discriminator's spatial attention as its overlay, labelled so.
+// one 128 px image with the discriminator's spatial attention as its overlay, labelled so. The
+// layout model (Hong et al.) draws one 64 px image with its boxes and masks as the overlay, and
+// lists the same boxes the CLI writes to boxes.json.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +21,7 @@ const MODELS = {
   'tiny-ecagan': ['ecagan', 'bilstm'],
   'tiny-caegan': ['dmgan', 'cae'],
   'tiny-ratgan': ['ratgan', 'bilstm'],
+  'tiny-layout': ['layout', 'bilstm'],
 };
 const dirOf = (id) => join(ROOT, 'weights', id);
 
@@ -30,6 +33,7 @@ function t2i(args) {
 
 /** configs/tiny.toml with the variant and text encoder set. */
 function tinyConfig(variant, encoder) {
+  if (variant === 'layout') return join(h.ROOT, 'configs/tiny-layout.toml');
   let text = readFileSync(join(h.ROOT, 'configs/tiny.toml'), 'utf8').replace('variant = "attngan"', `variant = "${variant}"`);
   if (encoder !== 'bilstm') text = text.replace('[model.damsm]', `encoder = "${encoder}"\n\n[model.damsm]`);
   const path = join(ROOT, `${variant}-${encoder}.toml`);
@@ -69,7 +73,7 @@ async function offer(page) {
 
 for (const [id, [variant]] of Object.entries(MODELS)) {
   test(`${id}: the page draws what the native CLI draws`, { timeout: 240_000 }, async (t) => {
-    const sizes = variant === 'ratgan' ? [128] : [64, 128];
+    const sizes = { ratgan: [128], layout: [64] }[variant] ?? [64, 128];
     const native = h.runNative(id, CAPTION, 5, { model: dirOf(id) });
     const page = await env.openPage({ backend: 'cpu', nocache: 1, model: id, seed: 5, caption: CAPTION }, { before: offer });
     await h.waitDone(page, 1);
@@ -81,8 +85,17 @@ for (const [id, [variant]] of Object.entries(MODELS)) {
       assert.ok(res[size].max <= 2 && res[size].mean <= 0.02, `${id} ${size}px: ${JSON.stringify(res[size])}`);
       assert.ok(Math.max(...h.channelStd(await h.readCanvas(page, size))) > 0, `${id} ${size}px is flat`);
     }
-    const overlay = () => h.readCanvas(page, 'canvas.stage-overlay[data-size="128"]');
-    if (variant === 'ratgan') {
+    const overlay = () => h.readCanvas(page, `canvas.stage-overlay[data-size="${sizes.at(-1)}"]`);
+    if (variant === 'layout') {
+      // No word is pressed, yet the overlay shows the layout; the page lists the CLI's boxes.
+      assert.ok(h.alphaStats(await overlay()).nonzero > 0, 'layout overlay is empty');
+      const note = await page.locator('#word-notes').textContent();
+      assert.match(note, /layout/i, `note: ${note}`);
+      const boxes = JSON.parse(readFileSync(join(native.dir, 'boxes.json'), 'utf8'));
+      assert.ok(boxes.length >= 1, 'the CLI wrote no boxes');
+      const listed = await page.$$eval('#layout-boxes li', (els) => els.map((e) => e.dataset.label));
+      assert.deepEqual(listed, boxes.map((b) => b.label), 'page and CLI boxes differ');
+    } else if (variant === 'ratgan') {
       // No word is pressed, yet the overlay shows D's spatial attention, and the page says what it is.
       assert.ok(h.alphaStats(await overlay()).nonzero > 0, 'RAT-GAN overlay is empty');
       const note = await page.locator('#word-notes').textContent();

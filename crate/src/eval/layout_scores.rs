@@ -46,10 +46,7 @@ pub fn score_layout(scene: &Scene, boxes: &[LayoutBox], classes: &[String]) -> B
         let hits = |f: &dyn Fn(usize, &LayoutBox) -> bool| {
             order.iter().enumerate().filter(|(o, b)| f(*o, &boxes[**b])).count()
         };
-        (
-            hits(&|o, b| class_of(b) == scene.objects[o].shape.name()),
-            hits(&|o, b| size_of(b) == scene.objects[o].size),
-        )
+        (hits(&|o, b| class_of(b) == scene.objects[o].shape.name()), hits(&|o, b| size_of(b) == scene.objects[o].size))
     };
     let identity: Vec<usize> = (0..n).collect();
     let order = if n == 2 && matches(&[1, 0]) > matches(&identity) { vec![1, 0] } else { identity };
