@@ -42,6 +42,12 @@ for v in "${variants[@]}"; do
     echo "$(( $(date +%s) - start ))" >> "$run/wall_seconds"
   fi
   [[ -f $run/eval.json ]] || "$T2I" eval --model "$run" --scenes "$SCENES" --json "$run/eval.json" | tee "$run/eval.txt"
+  # A run with its own DAMSM (CAE-GAN) is also scored by the shared BiLSTM encoders, so that
+  # R-precision and FID compare across variants (compare_table.py prefers this file).
+  if [[ $damsm != "$RUNS/damsm-bilstm" && ! -f $run/eval-shared-damsm.json ]]; then
+    "$T2I" eval --model "$run" --damsm "$RUNS/damsm-bilstm" --scenes "$SCENES" --json "$run/eval-shared-damsm.json" \
+      > "$run/eval-shared-damsm.txt"
+  fi
   [[ -f $run/bench.json ]] || "$T2I" bench --config "$cfg" --forward-only --json "$run/bench.json" | tee "$run/bench.txt"
 done
 for v in "${variants[@]}"; do

@@ -18,6 +18,10 @@ def row(run: Path):
     ev = json.loads((run / "eval.json").read_text())
     bench = json.loads((run / "bench.json").read_text())
     last = ev["stages"][-1]
+    # R-precision and FID must come from one set of DAMSM encoders to compare: a run with its own
+    # DAMSM (CAE-GAN) is re-scored with the shared BiLSTM one (compare.sh writes that file).
+    shared = run / "eval-shared-damsm.json"
+    scored = json.loads(shared.read_text())["stages"][-1] if shared.is_file() else last
     steps = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if l.strip()]
     rates = [s["images_per_s"] for s in steps if "images_per_s" in s]
     batch = next(
@@ -34,13 +38,31 @@ def row(run: Path):
         pct(a["background"]),
         pct(a["attributes"]),
         f"{pct(held['color'])} / {pct(seen['color'])}",
-        pct(last["r_precision"]),
-        f"{last['fid_damsm']:.1f}",
+        pct(scored["r_precision"]),
+        f"{scored['fid_damsm']:.1f}",
         f"{last['diversity']:.3f}",
         f"{int(bench['generator_parameters']):,}",
         f"{bench['g_forward_b1']:.0f} / {bench['g_forward_b16']:.0f} ms",
         f"{step_s:.1f} s",
     ]
+
+
+def layout_rows(runs: Path, names):
+    """Box-level scores of the layout model's inferred layouts (eval/layout_scores.rs)."""
+    out = []
+    for n in names:
+        f = runs / n / "eval.json"
+        lay = json.loads(f.read_text()).get("layout") if f.is_file() else None
+        if lay:
+            out.append(
+                f"| {n} | {pct(lay['count'])} | {pct(lay['classes'])} | {pct(lay['sizes'])} | "
+                f"{pct(lay['placement'])} | {pct(lay['all_correct'])} | {lay['mean_boxes']:.2f} |"
+            )
+    if out:
+        print()
+        print("| layout model | box count | box classes | box sizes | position / relation | all right | boxes per caption |")
+        print("|---|---|---|---|---|---|---|")
+        print("\n".join(out))
 
 
 def main():
@@ -60,6 +82,7 @@ def main():
             print("| " + " | ".join(row(runs / n)) + " |")
         else:
             print(f"| {n} | not finished |" + " |" * (len(head) - 2))
+    layout_rows(runs, names)
 
 
 if __name__ == "__main__":

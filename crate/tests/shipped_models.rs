@@ -26,5 +26,7 @@ fn every_listed_model_loads_fits_and_generates() {
         let g = pipe.generate("a small red circle", GenerateOptions { seed: 1, use_mean: false }).unwrap();
         let sides: Vec<usize> = g.stages.iter().map(|s| s.width() as usize).collect();
         assert_eq!(sides, pipe.config.gan.output_sizes(), "{id}");
+        // The layout model shows its boxes and masks instead of word maps.
+        assert_eq!(g.layout.is_some(), pipe.config.gan.is_layout(), "{id}");
     }
 }
