@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -91,15 +91,17 @@ pub fn train_gan<B: AutodiffBackend>(
                 ema: &Ema<Inner<B>>,
                 step: u64|
      -> Result<()> {
-        let mut ck = Checkpoint::new("gan", step, cfg.to_toml(), elapsed + started.elapsed().as_secs_f64());
-        ck.put_module::<Inner<B>, _>("text_encoder", &text)?;
-        ck.put_module::<B, _>("image_encoder", &image)?;
-        ck.put_module::<B, _>("generator", generator)?;
-        ck.put_module::<B, _>("discriminators", disc)?;
-        ck.put_module::<Inner<B>, _>("generator_ema", &ema.apply(generator.valid()))?;
-        ck.put_record::<B, _>("opt_g", Optimizer::<Generator<B>, B>::to_record(og))?;
-        ck.put_record::<B, _>("opt_d", Optimizer::<Discriminators<B>, B>::to_record(od))?;
-        ck.save(&ckpt_path)
+        let elapsed_s = elapsed + started.elapsed().as_secs_f64();
+        save_gan_checkpoint::<B, _, _, _, _>(
+            &ckpt_path,
+            cfg,
+            step,
+            elapsed_s,
+            (&text, &image),
+            (generator, "discriminators", disc),
+            ema,
+            (og, od),
+        )
     };
 
     while step < end {
@@ -178,17 +180,7 @@ pub fn train_gan<B: AutodiffBackend>(
         step += 1;
 
         let dt = t0.elapsed().as_secs_f64();
-        let mut fields: Vec<(&str, serde_json::Value)> =
-            vec![("step", step.into()), ("images_per_s", (bsz as f64 / dt).into())];
-        for (k, v) in &values {
-            fields.push((k.as_str(), (*v as f64).into()));
-        }
-        if source.unreadable_images() > 0 {
-            fields.push(("skipped_images", source.unreadable_images().into()));
-        }
-        log.append(&fields)?;
-        pb.set_position(step);
-        pb.set_message(format!("D {:.3} G {:.3} {:.1} img/s", values[0].1, values[1].1, bsz as f64 / dt));
+        log_step(&log, &pb, step, bsz as f64 / dt, &values, source.unreadable_images(), &[0, 1])?;
         last = values;
         // The EMA generator behind the inference pipeline, for samples and evaluation.
         let ema_pipeline = |generator: &Generator<B>| Pipeline {
@@ -278,6 +270,64 @@ pub(crate) fn fresh_damsm<B: AutodiffBackend>(
         )));
     }
     Ok(d)
+}
+
+/// Write a GAN run's checkpoint: the frozen DAMSM encoders, the live generator and
+/// discriminator (`d_name`: the section name of the loop's discriminator), the EMA generator
+/// and both optimiser states. Every GAN loop (AttnGAN family, RAT-GAN, layout) saves this way.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn save_gan_checkpoint<B, G, D, OG, OD>(
+    path: &Path,
+    cfg: &RunConfig,
+    step: u64,
+    elapsed_s: f64,
+    encoders: (&RnnEncoder<Inner<B>>, &ImageEncoder<B>),
+    (generator, d_name, disc): (&G, &str, &D),
+    ema: &Ema<Inner<B>>,
+    (og, od): (&OG, &OD),
+) -> Result<()>
+where
+    B: AutodiffBackend,
+    G: AutodiffModule<B>,
+    G::InnerModule: Module<Inner<B>>,
+    D: AutodiffModule<B>,
+    OG: Optimizer<G, B>,
+    OD: Optimizer<D, B>,
+{
+    let mut ck = Checkpoint::new("gan", step, cfg.to_toml(), elapsed_s);
+    ck.put_module::<Inner<B>, _>("text_encoder", encoders.0)?;
+    ck.put_module::<B, _>("image_encoder", encoders.1)?;
+    ck.put_module::<B, _>("generator", generator)?;
+    ck.put_module::<B, _>(d_name, disc)?;
+    ck.put_module::<Inner<B>, _>("generator_ema", &ema.apply(generator.valid()))?;
+    ck.put_record::<B, _>("opt_g", og.to_record())?;
+    ck.put_record::<B, _>("opt_d", od.to_record())?;
+    ck.save(path)
+}
+
+/// Append one step's losses and speed to metrics.jsonl and show them on the progress bar
+/// (`shown`: the indices of `values` the bar shows, as "name value").
+pub(crate) fn log_step(
+    log: &MetricsLog,
+    pb: &indicatif::ProgressBar,
+    step: u64,
+    images_per_s: f64,
+    values: &[(String, f32)],
+    skipped_images: usize,
+    shown: &[usize],
+) -> Result<()> {
+    let mut fields: Vec<(&str, serde_json::Value)> = vec![("step", step.into()), ("images_per_s", images_per_s.into())];
+    for (k, v) in values {
+        fields.push((k.as_str(), (*v as f64).into()));
+    }
+    if skipped_images > 0 {
+        fields.push(("skipped_images", skipped_images.into()));
+    }
+    log.append(&fields)?;
+    pb.set_position(step);
+    let parts: Vec<String> = shown.iter().filter_map(|&i| values.get(i)).map(|(k, v)| format!("{k} {v:.3}")).collect();
+    pb.set_message(format!("{} {images_per_s:.1} img/s", parts.join(" ")));
+    Ok(())
 }
 
 /// Whether `step` writes samples or evaluates.

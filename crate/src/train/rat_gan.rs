@@ -14,10 +14,9 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use web_time::Instant;
 
-use super::checkpoint::Checkpoint;
 use super::damsm::{Damsm, scalar};
 use super::ema::Ema;
-use super::gan::{RunStart, periodic, periodic_due, start_run};
+use super::gan::{RunStart, log_step, periodic, periodic_due, save_gan_checkpoint, start_run};
 use super::losses::{hinge_d, hinge_g};
 use super::ma_gp::{POWER, WEIGHT, ma_gp};
 use super::{TrainOptions, TrainSummary, adam, check_finite, progress_bar, test_source};
@@ -77,15 +76,17 @@ pub fn train_rat_gan<B: AutodiffBackend>(
                 ema: &Ema<Inner<B>>,
                 step: u64|
      -> Result<()> {
-        let mut ck = Checkpoint::new("gan", step, cfg.to_toml(), elapsed + started.elapsed().as_secs_f64());
-        ck.put_module::<Inner<B>, _>("text_encoder", &text)?;
-        ck.put_module::<B, _>("image_encoder", &image)?;
-        ck.put_module::<B, _>("generator", generator)?;
-        ck.put_module::<B, _>("discriminator", disc)?;
-        ck.put_module::<Inner<B>, _>("generator_ema", &ema.apply(generator.valid()))?;
-        ck.put_record::<B, _>("opt_g", Optimizer::<RatGenerator<B>, B>::to_record(og))?;
-        ck.put_record::<B, _>("opt_d", Optimizer::<RatDiscriminator<B>, B>::to_record(od))?;
-        ck.save(&ckpt_path)
+        let elapsed_s = elapsed + started.elapsed().as_secs_f64();
+        save_gan_checkpoint::<B, _, _, _, _>(
+            &ckpt_path,
+            cfg,
+            step,
+            elapsed_s,
+            (&text, &image),
+            (generator, "discriminator", disc),
+            ema,
+            (og, od),
+        )
     };
 
     while step < end {
@@ -130,17 +131,7 @@ pub fn train_rat_gan<B: AutodiffBackend>(
         step += 1;
 
         let dt = t0.elapsed().as_secs_f64();
-        let mut fields: Vec<(&str, serde_json::Value)> =
-            vec![("step", step.into()), ("images_per_s", (bsz as f64 / dt).into())];
-        for (k, v) in &values {
-            fields.push((k.as_str(), (*v as f64).into()));
-        }
-        if source.unreadable_images() > 0 {
-            fields.push(("skipped_images", source.unreadable_images().into()));
-        }
-        log.append(&fields)?;
-        pb.set_position(step);
-        pb.set_message(format!("D {:.3} G {:.3} {:.1} img/s", values[0].1, values[3].1, bsz as f64 / dt));
+        log_step(&log, &pb, step, bsz as f64 / dt, &values, source.unreadable_images(), &[0, 3])?;
         last = values;
         if periodic_due(t, step) {
             let pipe = Pipeline {
