@@ -9,6 +9,22 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 
+/// The LSTM update from pre-activation gates stacked (i, f, g, o) on dim 1 ([B, 4H] or, for the
+/// convolutional LSTM, [B, 4H, h, w]) and the cell state c: c' = σ(f)·c + σ(i)·tanh(g),
+/// h' = σ(o)·tanh(c'). Returns (h', c').
+pub fn lstm_update<B: Backend, const D: usize>(
+    gates: Tensor<B, D>,
+    c: Tensor<B, D>,
+    hidden: usize,
+) -> (Tensor<B, D>, Tensor<B, D>) {
+    let i = sigmoid(gates.clone().narrow(1, 0, hidden));
+    let f = sigmoid(gates.clone().narrow(1, hidden, hidden));
+    let g = tanh(gates.clone().narrow(1, 2 * hidden, hidden));
+    let o = sigmoid(gates.narrow(1, 3 * hidden, hidden));
+    let c = f * c + i * g;
+    (o * tanh(c.clone()), c)
+}
+
 /// One direction: W_ih x + b_ih + W_hh h + b_hh → gates (i, f, g, o).
 #[derive(Module, Debug)]
 pub struct LstmDirection<B: Backend> {
@@ -28,14 +44,7 @@ impl<B: Backend> LstmDirection<B> {
 
     /// One step of the cell on x [B, D] from state (h, c) [B, H] → (h', c').
     pub fn step(&self, x: Tensor<B, 2>, h: Tensor<B, 2>, c: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        let hd = self.hidden_dim;
-        let gates = self.input.forward(x) + self.hidden.forward(h);
-        let i = sigmoid(gates.clone().narrow(1, 0, hd));
-        let f = sigmoid(gates.clone().narrow(1, hd, hd));
-        let g = tanh(gates.clone().narrow(1, 2 * hd, hd));
-        let o = sigmoid(gates.narrow(1, 3 * hd, hd));
-        let c = f * c + i * g;
-        (o * tanh(c.clone()), c)
+        lstm_update(self.input.forward(x) + self.hidden.forward(h), c, self.hidden_dim)
     }
 
     /// Runs over `x` [B, T, D] in the given time order; `valid` [B, T] is 1 on words, 0 on padding.
@@ -51,12 +60,7 @@ impl<B: Backend> LstmDirection<B> {
         let order: Vec<usize> = if reverse { (0..t).rev().collect() } else { (0..t).collect() };
         for &step in &order {
             let gates = xw.clone().narrow(1, step, 1).reshape([b, 4 * h_dim]) + self.hidden.forward(h.clone());
-            let i = sigmoid(gates.clone().narrow(1, 0, h_dim));
-            let f = sigmoid(gates.clone().narrow(1, h_dim, h_dim));
-            let g = tanh(gates.clone().narrow(1, 2 * h_dim, h_dim));
-            let o = sigmoid(gates.narrow(1, 3 * h_dim, h_dim));
-            let c_new = f * c.clone() + i * g;
-            let h_new = o * tanh(c_new.clone());
+            let (h_new, c_new) = lstm_update(gates, c.clone(), h_dim);
             let m = valid.clone().narrow(1, step, 1); // [B, 1]
             let keep = m.clone().neg().add_scalar(1.0);
             c = c_new * m.clone() + c * keep.clone();

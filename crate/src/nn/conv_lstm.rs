@@ -3,10 +3,10 @@
 //! in both directions across the boxes of a layout (Hong et al. 2018, §3.2), so each box's
 //! features see every other box.
 
+use super::bilstm::lstm_update;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{sigmoid, tanh};
 
 /// One direction: gates (i, f, g, o) = conv3×3([x ‖ h]).
 #[derive(Module, Debug)]
@@ -39,12 +39,7 @@ impl<B: Backend> ConvLstm<B> {
         for &step in &order {
             let xt = x.clone().narrow(1, step, 1).squeeze_dim::<4>(1);
             let g = self.gates.forward(Tensor::cat(vec![xt, h.clone()], 1));
-            let i = sigmoid(g.clone().narrow(1, 0, hd));
-            let f = sigmoid(g.clone().narrow(1, hd, hd));
-            let gg = tanh(g.clone().narrow(1, 2 * hd, hd));
-            let o = sigmoid(g.narrow(1, 3 * hd, hd));
-            let c_new = f * c.clone() + i * gg;
-            let h_new = o * tanh(c_new.clone());
+            let (h_new, c_new) = lstm_update(g, c.clone(), hd);
             let m = valid.clone().narrow(1, step, 1).reshape([b, 1, 1, 1]);
             let keep = m.clone().neg().add_scalar(1.0);
             c = c_new * m.clone() + c * keep.clone();

@@ -10,9 +10,10 @@
 //! initialisation every affine is the identity (the official code initialises the γ layer's
 //! bias to 1 and its weights to 0, which is the same function).
 
+use super::bilstm::lstm_update;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, sigmoid, tanh};
+use burn::tensor::activation::relu;
 
 /// The LSTM state threaded through the affines of one forward pass.
 #[derive(Clone, Debug)]
@@ -77,12 +78,7 @@ impl<B: Backend> RecurrentController<B> {
     pub fn step(&self, s: Tensor<B, 2>, state: ControllerState<B>) -> ControllerState<B> {
         let hd = self.hidden_dim;
         let gates = self.input.forward(s) + self.hidden.forward(state.h);
-        let i = sigmoid(gates.clone().narrow(1, 0, hd));
-        let f = sigmoid(gates.clone().narrow(1, hd, hd));
-        let g = tanh(gates.clone().narrow(1, 2 * hd, hd));
-        let o = sigmoid(gates.narrow(1, 3 * hd, hd));
-        let c = f * state.c + i * g;
-        let h = o * tanh(c.clone());
+        let (h, c) = lstm_update(gates, state.c, hd);
         ControllerState { h, c, steps: state.steps + 1 }
     }
 }
