@@ -281,6 +281,22 @@ function renderOverlays() {
   el.stages.dataset.word = word ?? '';
 }
 
+/** A sheet tile: stage `stage` with token `token`'s overlay at the chosen opacity, captioned. */
+function sheetTile(result, stage, token, label, caption) {
+  const size = result.stages[stage].size;
+  const fig = document.createElement('figure');
+  fig.className = 'sheet-tile';
+  const c = document.createElement('canvas');
+  c.width = c.height = size;
+  c.setAttribute('role', 'img');
+  c.setAttribute('aria-label', label);
+  drawBlended(c, result, stage, token, Number(el.opacity.value));
+  const cap = document.createElement('figcaption');
+  cap.textContent = caption;
+  fig.append(c, cap);
+  return fig;
+}
+
 // The all-words sheet: the last stage with each word's map, one tile per word.
 function renderSheet() {
   if (el.sheet.hidden) return;
@@ -292,36 +308,17 @@ function renderSheet() {
   const { result } = fin;
   const last = result.stages.length - 1;
   const size = result.stages[last].size;
-  if (layoutFor(result)) {
-    const fig = document.createElement('figure');
-    fig.className = 'sheet-tile';
-    const c = document.createElement('canvas');
-    c.width = c.height = size;
-    c.setAttribute('role', 'img');
-    c.setAttribute('aria-label', `Inferred layout over the ${size} × ${size} image`);
-    drawBlended(c, result, last, 0, Number(el.opacity.value));
-    const cap = document.createElement('figcaption');
-    cap.textContent = `layout: ${result.layout.boxes.map((b) => b.label).join(', ')}`;
+  // One tile for the whole caption: the layout model's layout, or RAT-GAN's D attention.
+  const whole = layoutFor(result)
+    ? ['Inferred layout', `layout: ${result.layout.boxes.map((x) => x.label).join(', ')}`, LAYOUT_NOTE]
+    : spatialFor(result)
+      ? ['Discriminator spatial attention', 'discriminator attention (whole caption)', SPATIAL_NOTE]
+      : null;
+  if (whole) {
+    const [what, caption, note] = whole;
     const p = document.createElement('p');
-    p.textContent = LAYOUT_NOTE;
-    fig.append(c, cap);
-    el.sheet.replaceChildren(fig, p);
-    return;
-  }
-  if (spatialFor(result)) {
-    const fig = document.createElement('figure');
-    fig.className = 'sheet-tile';
-    const c = document.createElement('canvas');
-    c.width = c.height = size;
-    c.setAttribute('role', 'img');
-    c.setAttribute('aria-label', `Discriminator spatial attention over the ${size} × ${size} image`);
-    drawBlended(c, result, last, 0, Number(el.opacity.value));
-    const cap = document.createElement('figcaption');
-    cap.textContent = 'discriminator attention (whole caption)';
-    const p = document.createElement('p');
-    p.textContent = SPATIAL_NOTE;
-    fig.append(c, cap);
-    el.sheet.replaceChildren(fig, p);
+    p.textContent = note;
+    el.sheet.replaceChildren(sheetTile(result, last, 0, `${what} over the ${size} × ${size} image`, caption), p);
     return;
   }
   if (!result.attention.length) {
@@ -330,20 +327,8 @@ function renderSheet() {
     el.sheet.replaceChildren(p);
     return;
   }
-  const opacity = Number(el.opacity.value);
-  const tiles = result.tokens.map((word, t) => {
-    const fig = document.createElement('figure');
-    fig.className = 'sheet-tile';
-    const c = document.createElement('canvas');
-    c.width = c.height = size;
-    c.setAttribute('role', 'img');
-    c.setAttribute('aria-label', `Attention of “${word}” over the ${size} × ${size} image`);
-    drawBlended(c, result, last, t, opacity);
-    const cap = document.createElement('figcaption');
-    cap.textContent = word;
-    fig.append(c, cap);
-    return fig;
-  });
+  const tiles = result.tokens.map((word, t) =>
+    sheetTile(result, last, t, `Attention of “${word}” over the ${size} × ${size} image`, word));
   el.sheet.replaceChildren(...tiles);
 }
 
