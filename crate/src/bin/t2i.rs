@@ -27,6 +27,8 @@ enum DeviceArg {
     Cuda,
     /// WebGPU/Vulkan/Metal through wgpu (build with --features wgpu).
     Wgpu,
+    /// LibTorch's CPU kernels (build with --features tch against a pip-installed PyTorch).
+    Tch,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -282,6 +284,12 @@ macro_rules! with_backend {
             DeviceArg::Wgpu => {
                 type $B = burn::backend::Wgpu;
                 let $dev: burn::tensor::Device<$B> = Default::default();
+                $body
+            }
+            #[cfg(feature = "tch")]
+            DeviceArg::Tch => {
+                type $B = burn::backend::LibTorch;
+                let $dev: burn::tensor::Device<$B> = burn::backend::libtorch::LibTorchDevice::Cpu;
                 $body
             }
             #[allow(unreachable_patterns)]
