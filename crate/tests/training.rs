@@ -43,8 +43,30 @@ fn gan_checkpoints_resumes_exactly_and_samples() {
     let b = root.join("b");
     let mut ob = TrainOptions::new(&b);
     ob.max_steps = Some(2);
+    ob.portable = true;
     assert_eq!(train_gan::<AD>(&cfg, Some(&damsm), &ob, &dev).unwrap().step, 2);
     assert_eq!(Checkpoint::load(&b.join("checkpoint.t2i")).unwrap().step, 2);
+
+    // C: B's portable checkpoint (half precision, no optimiser state) in a run directory of its
+    // own: it samples like B's full checkpoint up to f16 rounding and resumes with fresh optimisers.
+    let c = root.join("c");
+    std::fs::create_dir_all(&c).unwrap();
+    for f in ["config.toml", "vocab.json", "metrics.jsonl"] {
+        std::fs::copy(b.join(f), c.join(f)).unwrap();
+    }
+    std::fs::copy(b.join("portable.t2i"), c.join("checkpoint.t2i")).unwrap();
+    let pc = Checkpoint::load(&c.join("checkpoint.t2i")).unwrap();
+    assert!(pc.half && pc.step == 2 && pc.has("generator_ema") && !pc.has("opt_g") && !pc.has("opt_d"));
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    let (full, portable) = (size(&b.join("checkpoint.t2i")), size(&c.join("checkpoint.t2i")));
+    assert!(portable * 2 < full, "portable checkpoint {portable} B vs full {full} B");
+    let (wb, wc) = (ema_weights(&b), ema_weights(&c));
+    let max = wb.iter().zip(&wc).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(max <= 4.0, "portable checkpoint samples differ from the full one by {max}/255");
+    let mut oc = TrainOptions::new(&c);
+    oc.resume = true;
+    assert_eq!(train_gan::<AD>(&cfg, None, &oc, &dev).unwrap().step, 4);
+    assert!(Checkpoint::load(&c.join("checkpoint.t2i")).unwrap().has("opt_g"));
     // A fresh run into an existing run directory is refused and changes nothing.
     let before = std::fs::read(b.join("checkpoint.t2i")).unwrap();
     let err = train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&b), &dev).unwrap_err().to_string();

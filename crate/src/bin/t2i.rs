@@ -249,6 +249,11 @@ struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// GAN runs: also write OUT/portable.t2i at every checkpoint (the models at half precision,
+    /// no optimiser state, about a quarter of the size). Copied over OUT/checkpoint.t2i on
+    /// another machine, `--resume` continues from it with fresh optimisers.
+    #[arg(long)]
+    portable: bool,
 }
 
 #[derive(Subcommand)]
@@ -319,6 +324,7 @@ fn train_options(a: &TrainArgs) -> Result<(RunConfig, TrainOptions)> {
     opts.resume = a.resume;
     opts.progress = !a.quiet;
     opts.max_steps = a.steps;
+    opts.portable = a.portable;
     let stop = opts.stop.clone();
     ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {

@@ -5,12 +5,18 @@
 //! Layout: `T2ICKPT1` | header length (u32 LE) | header JSON | section bytes…
 //! Writes go to a temporary file that is renamed over the old one only when complete, so
 //! the last good checkpoint is never overwritten in place.
+//!
+//! A *portable* checkpoint stores its sections at half precision (the header says so) and
+//! leaves the optimiser state out: about a quarter of the size, small enough to keep beside
+//! the shipped weights so training can continue on another machine (the optimisers restart).
 
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
+use burn::record::{
+    FullPrecisionSettings, HalfPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder, RecorderError,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -28,6 +34,9 @@ pub struct Header {
     pub config: String,
     /// Training wall time so far, seconds.
     pub elapsed_s: f64,
+    /// Sections stored at half precision (portable checkpoints); absent in older files.
+    #[serde(default)]
+    pub half: bool,
     pub sections: Vec<SectionInfo>,
 }
 
@@ -45,17 +54,46 @@ pub struct Checkpoint {
     pub step: u64,
     pub config: String,
     pub elapsed_s: f64,
+    /// Sections are (to be) stored at half precision.
+    pub half: bool,
     sections: Vec<(String, Vec<u8>)>,
     path: PathBuf,
 }
 
-fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
-    NamedMpkBytesRecorder::default()
+fn encode<B: Backend, R: Record<B>>(half: bool, record: R) -> std::result::Result<Vec<u8>, RecorderError> {
+    if half {
+        Recorder::<B>::record(&NamedMpkBytesRecorder::<HalfPrecisionSettings>::default(), record, ())
+    } else {
+        Recorder::<B>::record(&NamedMpkBytesRecorder::<FullPrecisionSettings>::default(), record, ())
+    }
+}
+
+fn decode<B: Backend, R: Record<B>>(
+    half: bool,
+    bytes: Vec<u8>,
+    device: &B::Device,
+) -> std::result::Result<R, RecorderError> {
+    if half {
+        Recorder::<B>::load(&NamedMpkBytesRecorder::<HalfPrecisionSettings>::default(), bytes, device)
+    } else {
+        Recorder::<B>::load(&NamedMpkBytesRecorder::<FullPrecisionSettings>::default(), bytes, device)
+    }
 }
 
 impl Checkpoint {
     pub fn new(kind: &str, step: u64, config: String, elapsed_s: f64) -> Self {
         Self { kind: kind.into(), step, config, elapsed_s, ..Default::default() }
+    }
+
+    /// A portable checkpoint: sections added from now on are stored at half precision.
+    pub fn portable(mut self) -> Self {
+        self.half = true;
+        self
+    }
+
+    /// Whether the checkpoint has a section `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.sections.iter().any(|(n, _)| n == name)
     }
 
     /// Add a module's parameters (and buffers) as a section.
@@ -65,8 +103,8 @@ impl Checkpoint {
 
     /// Add any record (e.g. optimizer state) as a section.
     pub fn put_record<B: Backend, R: Record<B>>(&mut self, name: &str, record: R) -> Result<()> {
-        let bytes = Recorder::<B>::record(&recorder(), record, ())
-            .map_err(|e| Error::Other(format!("cannot serialise {name}: {e}")))?;
+        let bytes =
+            encode::<B, R>(self.half, record).map_err(|e| Error::Other(format!("cannot serialise {name}: {e}")))?;
         self.sections.push((name.to_string(), bytes));
         Ok(())
     }
@@ -86,7 +124,7 @@ impl Checkpoint {
     /// Load a section into a record of type R.
     pub fn record<B: Backend, R: Record<B>>(&self, name: &str, device: &B::Device) -> Result<R> {
         let bytes = self.bytes(name)?.clone();
-        Recorder::<B>::load(&recorder(), bytes, device)
+        decode::<B, R>(self.half, bytes, device)
             .map_err(|e| self.err(format!("section {name:?} does not fit the model: {e}")))
     }
 
@@ -103,6 +141,7 @@ impl Checkpoint {
             step: self.step,
             config: self.config.clone(),
             elapsed_s: self.elapsed_s,
+            half: self.half,
             sections: self
                 .sections
                 .iter()
@@ -151,6 +190,7 @@ impl Checkpoint {
             step: header.step,
             config: header.config,
             elapsed_s: header.elapsed_s,
+            half: header.half,
             sections,
             path: path.to_path_buf(),
         })

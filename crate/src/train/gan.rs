@@ -45,7 +45,6 @@ pub fn train_gan<B: AutodiffBackend>(
     opts: &TrainOptions,
     device: &B::Device,
 ) -> Result<TrainSummary> {
-    let ckpt_path = opts.out.join("checkpoint.t2i");
     if cfg.model.gan.is_rat() {
         return super::rat_gan::train_rat_gan::<B>(cfg, damsm_dir, opts, device);
     }
@@ -64,13 +63,13 @@ pub fn train_gan<B: AutodiffBackend>(
     let mut ema: Ema<Inner<B>> = Ema::new(&generator);
     let (mut step, mut elapsed) = (0, 0.0);
     if let Some(ck) = resumed {
-        generator = ck.load_module("generator", generator, device)?;
-        disc = ck.load_module("discriminators", disc, device)?;
-        opt_g = opt_g.load_record(ck.record("opt_g", device)?);
-        opt_d = opt_d.load_record(ck.record("opt_d", device)?);
-        let ema_model =
-            ck.load_module("generator_ema", Generator::<Inner<B>>::new(&mc.gan, &mc.text, device), device)?;
-        ema = Ema::resume(&generator, &ema_model);
+        (generator, disc, opt_g, opt_d, ema) = resume_gan::<B, _, _, _, _>(
+            &ck,
+            "discriminators",
+            (generator, disc, opt_g, opt_d),
+            Generator::<Inner<B>>::new(&mc.gan, &mc.text, device),
+            device,
+        )?;
         (step, elapsed) = (ck.step, ck.elapsed_s);
     }
 
@@ -93,7 +92,7 @@ pub fn train_gan<B: AutodiffBackend>(
      -> Result<()> {
         let elapsed_s = elapsed + started.elapsed().as_secs_f64();
         save_gan_checkpoint::<B, _, _, _, _>(
-            &ckpt_path,
+            opts,
             cfg,
             step,
             elapsed_s,
@@ -272,12 +271,14 @@ pub(crate) fn fresh_damsm<B: AutodiffBackend>(
     Ok(d)
 }
 
-/// Write a GAN run's checkpoint: the frozen DAMSM encoders, the live generator and
-/// discriminator (`d_name`: the section name of the loop's discriminator), the EMA generator
-/// and both optimiser states. Every GAN loop (AttnGAN family, RAT-GAN, layout) saves this way.
+/// Write a GAN run's checkpoint (`checkpoint.t2i` in the run directory): the frozen DAMSM
+/// encoders, the live generator and discriminator (`d_name`: the section name of the loop's
+/// discriminator), the EMA generator and both optimiser states; with `opts.portable` also
+/// `portable.t2i`, the same models at half precision without the optimiser states. Every GAN
+/// loop (AttnGAN family, RAT-GAN, layout) saves this way.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn save_gan_checkpoint<B, G, D, OG, OD>(
-    path: &Path,
+    opts: &TrainOptions,
     cfg: &RunConfig,
     step: u64,
     elapsed_s: f64,
@@ -294,15 +295,54 @@ where
     OG: Optimizer<G, B>,
     OD: Optimizer<D, B>,
 {
-    let mut ck = Checkpoint::new("gan", step, cfg.to_toml(), elapsed_s);
-    ck.put_module::<Inner<B>, _>("text_encoder", encoders.0)?;
-    ck.put_module::<B, _>("image_encoder", encoders.1)?;
-    ck.put_module::<B, _>("generator", generator)?;
-    ck.put_module::<B, _>(d_name, disc)?;
-    ck.put_module::<Inner<B>, _>("generator_ema", &ema.apply(generator.valid()))?;
+    let models = |mut ck: Checkpoint| -> Result<Checkpoint> {
+        ck.put_module::<Inner<B>, _>("text_encoder", encoders.0)?;
+        ck.put_module::<B, _>("image_encoder", encoders.1)?;
+        ck.put_module::<B, _>("generator", generator)?;
+        ck.put_module::<B, _>(d_name, disc)?;
+        ck.put_module::<Inner<B>, _>("generator_ema", &ema.apply(generator.valid()))?;
+        Ok(ck)
+    };
+    let mut ck = models(Checkpoint::new("gan", step, cfg.to_toml(), elapsed_s))?;
     ck.put_record::<B, _>("opt_g", og.to_record())?;
     ck.put_record::<B, _>("opt_d", od.to_record())?;
-    ck.save(path)
+    ck.save(&opts.out.join("checkpoint.t2i"))?;
+    if opts.portable {
+        models(Checkpoint::new("gan", step, cfg.to_toml(), elapsed_s).portable())?
+            .save(&opts.out.join("portable.t2i"))?;
+    }
+    Ok(())
+}
+
+/// A GAN loop's state restored from `ck`: generator, discriminator (section `d_name`), EMA
+/// generator (loaded into `ema_template`), and the optimisers where the checkpoint has them
+/// (a portable checkpoint does not: they restart from `og`, `od`).
+#[allow(clippy::type_complexity)]
+pub(crate) fn resume_gan<B, G, D, OG, OD>(
+    ck: &Checkpoint,
+    d_name: &str,
+    (generator, disc, og, od): (G, D, OG, OD),
+    ema_template: G::InnerModule,
+    device: &B::Device,
+) -> Result<(G, D, OG, OD, Ema<Inner<B>>)>
+where
+    B: AutodiffBackend,
+    G: AutodiffModule<B>,
+    G::InnerModule: Module<Inner<B>>,
+    D: AutodiffModule<B>,
+    OG: Optimizer<G, B>,
+    OD: Optimizer<D, B>,
+{
+    let generator = ck.load_module("generator", generator, device)?;
+    let disc = ck.load_module(d_name, disc, device)?;
+    let (og, od) = if ck.has("opt_g") && ck.has("opt_d") {
+        (og.load_record(ck.record("opt_g", device)?), od.load_record(ck.record("opt_d", device)?))
+    } else {
+        (og, od)
+    };
+    let ema_model = ck.load_module("generator_ema", ema_template, device)?;
+    let ema = Ema::resume(&generator, &ema_model);
+    Ok((generator, disc, og, od, ema))
 }
 
 /// Append one step's losses and speed to metrics.jsonl and show them on the progress bar

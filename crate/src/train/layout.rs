@@ -24,7 +24,7 @@ use web_time::Instant;
 
 use super::damsm::{Damsm, scalar};
 use super::ema::Ema;
-use super::gan::{RunStart, log_step, periodic, periodic_due, save_gan_checkpoint, start_run};
+use super::gan::{RunStart, log_step, periodic, periodic_due, resume_gan, save_gan_checkpoint, start_run};
 use super::losses::bce_logits;
 use super::perceptual::perceptual_distance;
 use super::{TrainOptions, TrainSummary, adam, check_finite, progress_bar, test_source};
@@ -60,7 +60,6 @@ pub fn train_layout<B: AutodiffBackend>(
     opts: &TrainOptions,
     device: &B::Device,
 ) -> Result<TrainSummary> {
-    let ckpt_path = opts.out.join("checkpoint.t2i");
     let sizes = cfg.model.gan.output_sizes();
     let lc = layout_config(&cfg.model)?.clone();
     if cfg.data.kind != "shapes" {
@@ -83,12 +82,13 @@ pub fn train_layout<B: AutodiffBackend>(
     let mut ema: Ema<Inner<B>> = Ema::new(&generator);
     let (mut step, mut elapsed) = (0, 0.0);
     if let Some(ck) = resumed {
-        generator = ck.load_module("generator", generator, device)?;
-        disc = ck.load_module("discriminator", disc, device)?;
-        opt_g = opt_g.load_record(ck.record("opt_g", device)?);
-        opt_d = opt_d.load_record(ck.record("opt_d", device)?);
-        let ema_model = ck.load_module("generator_ema", LayoutGenerator::<Inner<B>>::new(&mc, device)?, device)?;
-        ema = Ema::resume(&generator, &ema_model);
+        (generator, disc, opt_g, opt_d, ema) = resume_gan::<B, _, _, _, _>(
+            &ck,
+            "discriminator",
+            (generator, disc, opt_g, opt_d),
+            LayoutGenerator::<Inner<B>>::new(&mc, device)?,
+            device,
+        )?;
         (step, elapsed) = (ck.step, ck.elapsed_s);
     }
 
@@ -112,7 +112,7 @@ pub fn train_layout<B: AutodiffBackend>(
      -> Result<()> {
         let elapsed_s = elapsed + started.elapsed().as_secs_f64();
         save_gan_checkpoint::<B, _, _, _, _>(
-            &ckpt_path,
+            opts,
             cfg,
             step,
             elapsed_s,

@@ -48,6 +48,9 @@ pub struct TrainOptions {
     pub stop: Arc<AtomicBool>,
     /// Stop after this many steps in this invocation (None: run to the configured total).
     pub max_steps: Option<u64>,
+    /// GAN runs: also write `portable.t2i` (half precision, no optimiser state) at every
+    /// checkpoint; copied over `checkpoint.t2i`, it resumes the run with fresh optimisers.
+    pub portable: bool,
 }
 
 impl TrainOptions {
@@ -58,6 +61,7 @@ impl TrainOptions {
             progress: false,
             stop: Arc::new(AtomicBool::new(false)),
             max_steps: None,
+            portable: false,
         }
     }
     pub fn stop_requested(&self) -> bool {
