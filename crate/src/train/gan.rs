@@ -77,30 +77,18 @@ pub fn train_gan<B: AutodiffBackend>(
     let total = cfg.train.gan_steps;
     let end = opts.max_steps.map_or(total, |m| (step + m).min(total));
     let pb = progress_bar(opts.progress, step, total);
-    let started = Instant::now();
     let bsz = cfg.train.batch_size;
     let mut last = Vec::new();
     let mut interrupted = false;
     let t = &cfg.train;
 
-    let save = |generator: &Generator<B>,
-                disc: &Discriminators<B>,
-                og: &_,
-                od: &_,
-                ema: &Ema<Inner<B>>,
-                step: u64|
-     -> Result<()> {
-        let elapsed_s = elapsed + started.elapsed().as_secs_f64();
-        save_gan_checkpoint::<B, _, _, _, _>(
-            opts,
-            cfg,
-            step,
-            elapsed_s,
-            (&text, &image),
-            (generator, "discriminators", disc),
-            ema,
-            (og, od),
-        )
+    let saver = GanSaver::<B> {
+        opts,
+        cfg,
+        encoders: (&text, &image),
+        d_name: "discriminators",
+        elapsed_before: elapsed,
+        started: Instant::now(),
     };
 
     while step < end {
@@ -198,10 +186,10 @@ pub fn train_gan<B: AutodiffBackend>(
             break;
         }
         if t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every) && step < end {
-            save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
+            saver.save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
         }
     }
-    save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
+    saver.save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
     pb.finish_and_clear();
     Ok(TrainSummary { step, interrupted, last_losses: last, skipped_images: source.unreadable_images() })
 }
@@ -271,47 +259,58 @@ pub(crate) fn fresh_damsm<B: AutodiffBackend>(
     Ok(d)
 }
 
-/// Write a GAN run's checkpoint (`checkpoint.t2i` in the run directory): the frozen DAMSM
-/// encoders, the live generator and discriminator (`d_name`: the section name of the loop's
-/// discriminator), the EMA generator and both optimiser states; with `opts.portable` also
-/// `portable.t2i`, the same models at half precision without the optimiser states. Every GAN
-/// loop (AttnGAN family, RAT-GAN, layout) saves this way.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn save_gan_checkpoint<B, G, D, OG, OD>(
-    opts: &TrainOptions,
-    cfg: &RunConfig,
-    step: u64,
-    elapsed_s: f64,
-    encoders: (&RnnEncoder<Inner<B>>, &ImageEncoder<B>),
-    (generator, d_name, disc): (&G, &str, &D),
-    ema: &Ema<Inner<B>>,
-    (og, od): (&OG, &OD),
-) -> Result<()>
-where
-    B: AutodiffBackend,
-    G: AutodiffModule<B>,
-    G::InnerModule: Module<Inner<B>>,
-    D: AutodiffModule<B>,
-    OG: Optimizer<G, B>,
-    OD: Optimizer<D, B>,
-{
-    let models = |mut ck: Checkpoint| -> Result<Checkpoint> {
-        ck.put_module::<Inner<B>, _>("text_encoder", encoders.0)?;
-        ck.put_module::<B, _>("image_encoder", encoders.1)?;
-        ck.put_module::<B, _>("generator", generator)?;
-        ck.put_module::<B, _>(d_name, disc)?;
-        ck.put_module::<Inner<B>, _>("generator_ema", &ema.apply(generator.valid()))?;
-        Ok(ck)
-    };
-    let mut ck = models(Checkpoint::new("gan", step, cfg.to_toml(), elapsed_s))?;
-    ck.put_record::<B, _>("opt_g", og.to_record())?;
-    ck.put_record::<B, _>("opt_d", od.to_record())?;
-    ck.save(&opts.out.join("checkpoint.t2i"))?;
-    if opts.portable {
-        models(Checkpoint::new("gan", step, cfg.to_toml(), elapsed_s).portable())?
-            .save(&opts.out.join("portable.t2i"))?;
+/// How a GAN loop writes its checkpoints: `checkpoint.t2i` in the run directory holds the
+/// frozen DAMSM encoders, the live generator and discriminator (section `d_name`), the EMA
+/// generator and both optimiser states; with `opts.portable` also `portable.t2i`, the same
+/// models at half precision without the optimiser states. Every GAN loop (AttnGAN family,
+/// RAT-GAN, layout) saves this way.
+pub(crate) struct GanSaver<'a, B: AutodiffBackend> {
+    pub opts: &'a TrainOptions,
+    pub cfg: &'a RunConfig,
+    pub encoders: (&'a RnnEncoder<Inner<B>>, &'a ImageEncoder<B>),
+    pub d_name: &'static str,
+    /// Training wall time before this invocation, seconds.
+    pub elapsed_before: f64,
+    pub started: Instant,
+}
+
+impl<B: AutodiffBackend> GanSaver<'_, B> {
+    pub fn save<G, D, OG, OD>(
+        &self,
+        generator: &G,
+        disc: &D,
+        og: &OG,
+        od: &OD,
+        ema: &Ema<Inner<B>>,
+        step: u64,
+    ) -> Result<()>
+    where
+        G: AutodiffModule<B>,
+        G::InnerModule: Module<Inner<B>>,
+        D: AutodiffModule<B>,
+        OG: Optimizer<G, B>,
+        OD: Optimizer<D, B>,
+    {
+        let (cfg, opts) = (self.cfg, self.opts);
+        let elapsed_s = self.elapsed_before + self.started.elapsed().as_secs_f64();
+        let models = |mut ck: Checkpoint| -> Result<Checkpoint> {
+            ck.put_module::<Inner<B>, _>("text_encoder", self.encoders.0)?;
+            ck.put_module::<B, _>("image_encoder", self.encoders.1)?;
+            ck.put_module::<B, _>("generator", generator)?;
+            ck.put_module::<B, _>(self.d_name, disc)?;
+            ck.put_module::<Inner<B>, _>("generator_ema", &ema.apply(generator.valid()))?;
+            Ok(ck)
+        };
+        let mut ck = models(Checkpoint::new("gan", step, cfg.to_toml(), elapsed_s))?;
+        ck.put_record::<B, _>("opt_g", og.to_record())?;
+        ck.put_record::<B, _>("opt_d", od.to_record())?;
+        ck.save(&opts.out.join("checkpoint.t2i"))?;
+        if opts.portable {
+            models(Checkpoint::new("gan", step, cfg.to_toml(), elapsed_s).portable())?
+                .save(&opts.out.join("portable.t2i"))?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A GAN loop's state restored from `ck`: generator, discriminator (section `d_name`), EMA

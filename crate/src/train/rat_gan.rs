@@ -16,7 +16,7 @@ use web_time::Instant;
 
 use super::damsm::{Damsm, scalar};
 use super::ema::Ema;
-use super::gan::{RunStart, log_step, periodic, periodic_due, resume_gan, save_gan_checkpoint, start_run};
+use super::gan::{GanSaver, RunStart, log_step, periodic, periodic_due, resume_gan, start_run};
 use super::losses::{hinge_d, hinge_g};
 use super::ma_gp::{POWER, WEIGHT, ma_gp};
 use super::{TrainOptions, TrainSummary, adam, check_finite, progress_bar, test_source};
@@ -63,29 +63,17 @@ pub fn train_rat_gan<B: AutodiffBackend>(
     let total = t.gan_steps;
     let end = opts.max_steps.map_or(total, |m| (step + m).min(total));
     let pb = progress_bar(opts.progress, step, total);
-    let started = Instant::now();
     let bsz = t.batch_size;
     let mut last = Vec::new();
     let mut interrupted = false;
 
-    let save = |generator: &RatGenerator<B>,
-                disc: &RatDiscriminator<B>,
-                og: &_,
-                od: &_,
-                ema: &Ema<Inner<B>>,
-                step: u64|
-     -> Result<()> {
-        let elapsed_s = elapsed + started.elapsed().as_secs_f64();
-        save_gan_checkpoint::<B, _, _, _, _>(
-            opts,
-            cfg,
-            step,
-            elapsed_s,
-            (&text, &image),
-            (generator, "discriminator", disc),
-            ema,
-            (og, od),
-        )
+    let saver = GanSaver::<B> {
+        opts,
+        cfg,
+        encoders: (&text, &image),
+        d_name: "discriminator",
+        elapsed_before: elapsed,
+        started: Instant::now(),
     };
 
     while step < end {
@@ -148,10 +136,10 @@ pub fn train_rat_gan<B: AutodiffBackend>(
             break;
         }
         if t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every) && step < end {
-            save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
+            saver.save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
         }
     }
-    save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
+    saver.save(&generator, &disc, &opt_g, &opt_d, &ema, step)?;
     pb.finish_and_clear();
     Ok(TrainSummary { step, interrupted, last_losses: last, skipped_images: source.unreadable_images() })
 }
