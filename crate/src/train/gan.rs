@@ -82,14 +82,7 @@ pub fn train_gan<B: AutodiffBackend>(
     let mut interrupted = false;
     let t = &cfg.train;
 
-    let saver = GanSaver::<B> {
-        opts,
-        cfg,
-        encoders: (&text, &image),
-        d_name: "discriminators",
-        elapsed_before: elapsed,
-        started: Instant::now(),
-    };
+    let saver = GanSaver::<B>::new(opts, cfg, (&text, &image), "discriminators", elapsed);
 
     while step < end {
         let t0 = Instant::now();
@@ -274,7 +267,18 @@ pub(crate) struct GanSaver<'a, B: AutodiffBackend> {
     pub started: Instant,
 }
 
-impl<B: AutodiffBackend> GanSaver<'_, B> {
+impl<'a, B: AutodiffBackend> GanSaver<'a, B> {
+    /// A saver for a loop that starts now, `elapsed_before` seconds into the run.
+    pub fn new(
+        opts: &'a TrainOptions,
+        cfg: &'a RunConfig,
+        encoders: (&'a RnnEncoder<Inner<B>>, &'a ImageEncoder<B>),
+        d_name: &'static str,
+        elapsed_before: f64,
+    ) -> Self {
+        Self { opts, cfg, encoders, d_name, elapsed_before, started: Instant::now() }
+    }
+
     pub fn save<G, D, OG, OD>(
         &self,
         generator: &G,

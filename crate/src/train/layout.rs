@@ -102,14 +102,7 @@ pub fn train_layout<B: AutodiffBackend>(
     let mut last = Vec::new();
     let mut interrupted = false;
 
-    let saver = GanSaver::<B> {
-        opts,
-        cfg,
-        encoders: (&text, &image),
-        d_name: "discriminator",
-        elapsed_before: elapsed,
-        started: Instant::now(),
-    };
+    let saver = GanSaver::<B>::new(opts, cfg, (&text, &image), "discriminator", elapsed);
 
     while step < end {
         let t0 = Instant::now();
