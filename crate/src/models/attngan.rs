@@ -29,6 +29,8 @@ use crate::nn::glu::glu;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::tanh;
 
 use crate::config::{GanConfig, TextConfig};
@@ -140,7 +142,7 @@ impl<B: Backend> ImageHead<B> {
         Self { conv: conv3x3(ngf, 3, device) }
     }
     pub fn forward(&self, h: Tensor<B, 4>) -> Tensor<B, 4> {
-        tanh(self.conv.forward(h))
+        tanh(self.conv.convolve(h))
     }
 }
 

@@ -9,6 +9,8 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::{leaky_relu, log_softmax, softmax};
 use burn::tensor::module::avg_pool2d;
 
@@ -32,7 +34,7 @@ impl<B: Backend> EncoderDown<B> {
         Self { conv: conv4x4_down(cin, cout, device), bn: GroupNorm::new(groups, cout, device) }
     }
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        leaky_relu(self.bn.forward(self.conv.forward(x)), 0.2)
+        leaky_relu(self.bn.forward(self.conv.convolve(x)), 0.2)
     }
 }
 
@@ -75,7 +77,7 @@ impl<B: Backend> ImageEncoder<B> {
     /// Images in [-1, 1], side a multiple of the configured size (average-pooled down to it).
     pub fn forward(&self, img: Tensor<B, 4>) -> ImageFeatures<B> {
         let x = self.trunk(img);
-        let regions = self.regions.forward(x.clone());
+        let regions = self.regions.convolve(x.clone());
         let t = self.tail.forward(x);
         let [b, c, h, w] = t.dims();
         let pooled = t.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);
@@ -84,7 +86,7 @@ impl<B: Backend> ImageEncoder<B> {
 
     /// Only the region features [B, D, r, r] of [`forward`](Self::forward) (no global code).
     pub fn region_features(&self, img: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.regions.forward(self.trunk(img))
+        self.regions.convolve(self.trunk(img))
     }
 
     /// Pooling to the configured size, stem and down-sampling: the region grid before projection.
@@ -96,7 +98,7 @@ impl<B: Backend> ImageEncoder<B> {
         } else {
             img
         };
-        let mut x = leaky_relu(self.stem.forward(img), 0.2);
+        let mut x = leaky_relu(self.stem.convolve(img), 0.2);
         for d in &self.downs {
             x = d.forward(x);
         }

@@ -7,6 +7,8 @@
 use crate::nn::batch_norm::BatchNorm;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::leaky_relu;
 
 use crate::config::{GanConfig, TextConfig};
@@ -34,7 +36,7 @@ impl<B: Backend> ConvBnLrelu<B> {
         Self::new(conv3x3(cin, cout, device), cout, true, device)
     }
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = self.conv.forward(x);
+        let x = self.conv.convolve(x);
         let x = match &self.bn {
             Some(bn) => bn.forward(x),
             None => x,
@@ -69,7 +71,7 @@ impl<B: Backend> LogitHead<B> {
             }
             _ => h,
         };
-        self.out.forward(h).reshape([b])
+        self.out.convolve(h).reshape([b])
     }
 }
 

@@ -22,6 +22,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::interpolate::{Interpolate2dConfig, InterpolateMode};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::{leaky_relu, tanh};
 use burn::tensor::module::avg_pool2d;
 
@@ -93,12 +95,12 @@ impl<B: Backend> RatBlock<B> {
             state = s;
             h = leaky_relu(y, SLOPE);
             if k == 1 {
-                h = self.conv1.forward(h);
+                h = self.conv1.convolve(h);
             }
         }
-        let h = self.conv2.forward(h);
+        let h = self.conv2.convolve(h);
         let short = match &self.shortcut {
-            Some(c) => c.forward(x),
+            Some(c) => c.convolve(x),
             None => x,
         };
         let g = self.gate.val().reshape([1, 1, 1, 1]);
@@ -173,7 +175,7 @@ impl<B: Backend> RatGenerator<B> {
             h = y;
             state = s;
         }
-        tanh(self.to_rgb.forward(leaky_relu(h, SLOPE)))
+        tanh(self.to_rgb.convolve(leaky_relu(h, SLOPE)))
     }
 
     /// The controller, for tests that replay its steps.
@@ -205,9 +207,9 @@ impl<B: Backend> DownBlock<B> {
     }
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let r = leaky_relu(self.conv2.forward(leaky_relu(self.conv1.forward(x.clone()), SLOPE)), SLOPE);
+        let r = leaky_relu(self.conv2.convolve(leaky_relu(self.conv1.convolve(x.clone()), SLOPE)), SLOPE);
         let s = match &self.shortcut {
-            Some(c) => c.forward(x),
+            Some(c) => c.convolve(x),
             None => x,
         };
         let s = avg_pool2d(s, [2, 2], [2, 2], [0, 0], true, false);
@@ -250,7 +252,7 @@ impl<B: Backend> RatDiscriminator<B> {
 
     /// Image [B, 3, s, s] → features [B, C, 4, 4].
     pub fn features(&self, img: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.blocks.iter().fold(self.stem.forward(img), |x, b| b.forward(x))
+        self.blocks.iter().fold(self.stem.convolve(img), |x, b| b.forward(x))
     }
 
     /// Features and sentence → logits and the spatial attention.

@@ -38,27 +38,48 @@ impl<B: Backend> BatchNorm<B> {
         let dims = x.dims();
         let (b, c) = (dims[0], dims[1]);
         let inner: usize = dims[2..].iter().product();
+        let n = (b * inner) as f64;
         let device = x.device();
-        let rows = x.reshape([b * c, inner]);
-        let (mean, var) = if B::ad_enabled(&device) {
-            let n = (b * inner) as f64;
-            let per_channel = |t: Tensor<B, 2>| t.sum_dim(1).reshape([b, c]).sum_dim(0).reshape([c]).div_scalar(n);
-            let mean = per_channel(rows.clone());
-            let var = (per_channel(rows.clone().powi_scalar(2)) - mean.clone().powi_scalar(2)).clamp_min(0.0);
-            let m = self.momentum;
-            let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
-            let rm = self.running_mean.value_sync().to_device(&device);
-            let rv = self.running_var.value_sync().to_device(&device);
-            self.running_mean.update((rm.mul_scalar(1.0 - m) + mean.clone().detach().mul_scalar(m)).detach());
-            self.running_var.update((rv.mul_scalar(1.0 - m) + var.clone().detach().mul_scalar(m * unbiased)).detach());
-            (mean, var)
-        } else {
-            (self.running_mean.value_sync().to_device(&device), self.running_var.value_sync().to_device(&device))
-        };
+        if !B::ad_enabled(&device) {
+            let mean = self.running_mean.value_sync().to_device(&device);
+            let var = self.running_var.value_sync().to_device(&device);
+            return self.scale_shift(x, mean, var);
+        }
+        if let Some((y, mean, var)) =
+            super::torch_autograd::batch_norm_train(&x, &self.gamma.val(), &self.beta.val(), self.epsilon)
+        {
+            self.update_running(mean, var, n);
+            return y;
+        }
+        let per_channel = |t: Tensor<B, 2>| t.sum_dim(1).reshape([b, c]).sum_dim(0).reshape([c]).div_scalar(n);
+        let rows = x.clone().reshape([b * c, inner]);
+        let mean = per_channel(rows.clone());
+        let var = (per_channel(rows.powi_scalar(2)) - mean.clone().powi_scalar(2)).clamp_min(0.0);
+        self.update_running(mean.clone().detach(), var.clone().detach(), n);
+        self.scale_shift(x, mean, var)
+    }
+
+    /// Running averages (momentum m) of the batch mean and the unbiased batch variance over
+    /// `n` values per channel.
+    fn update_running(&self, mean: Tensor<B, 1>, var: Tensor<B, 1>, n: f64) {
+        let device = mean.device();
+        let m = self.momentum;
+        let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
+        let rm = self.running_mean.value_sync().to_device(&device);
+        let rv = self.running_var.value_sync().to_device(&device);
+        self.running_mean.update((rm.mul_scalar(1.0 - m) + mean.mul_scalar(m)).detach());
+        self.running_var.update((rv.mul_scalar(1.0 - m) + var.mul_scalar(m * unbiased)).detach());
+    }
+
+    /// (x − mean)/√(var + ε)·γ + β as one scale and shift per [B·C] row.
+    fn scale_shift<const D: usize>(&self, x: Tensor<B, D>, mean: Tensor<B, 1>, var: Tensor<B, 1>) -> Tensor<B, D> {
+        let dims = x.dims();
+        let (b, c) = (dims[0], dims[1]);
+        let inner: usize = dims[2..].iter().product();
         let scale = self.gamma.val() / var.add_scalar(self.epsilon).sqrt();
         let shift = self.beta.val() - mean * scale.clone();
         let per_row = |v: Tensor<B, 1>| v.reshape([1, c]).repeat_dim(0, b).reshape([b * c, 1]);
-        (rows * per_row(scale) + per_row(shift)).reshape(dims)
+        (x.reshape([b * c, inner]) * per_row(scale) + per_row(shift)).reshape(dims)
     }
 }
 

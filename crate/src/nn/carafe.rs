@@ -20,6 +20,8 @@ use burn::module::Initializer;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::softmax;
 
 /// Hyper-parameters of a [`Carafe`] upsampler; the defaults are the paper's.
@@ -80,7 +82,7 @@ impl<B: Backend> Carafe<B> {
     /// The normalised reassembly kernels [B, k_up², σH, σW] (§3.1): channel k of output pixel
     /// (i', j') weights neighbour (dy, dx) = (k / k_up, k % k_up) − k_up/2 of its source pixel.
     pub fn kernels(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let logits = self.encoder.forward(self.compressor.forward(x));
+        let logits = self.encoder.convolve(self.compressor.convolve(x));
         softmax(pixel_shuffle(logits, self.scale), 1)
     }
 
@@ -89,7 +91,7 @@ impl<B: Backend> Carafe<B> {
         let (kk, s2) = (self.k_up * self.k_up, self.scale * self.scale);
         // The kernels grouped by source pixel, [B, k², σ², H, W]: the pixel shuffle of
         // `kernels` without moving any data (the softmax is over k² either way).
-        let logits = self.encoder.forward(self.compressor.forward(x.clone())).reshape([b, kk, s2, h, w]);
+        let logits = self.encoder.convolve(self.compressor.convolve(x.clone())).reshape([b, kk, s2, h, w]);
         reassemble_grouped(x, softmax(logits, 1), self.k_up, self.scale)
     }
 }

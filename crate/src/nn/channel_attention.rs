@@ -11,6 +11,8 @@
 use burn::nn::PaddingConfig1d;
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d};
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::sigmoid;
 
 use super::batch_norm::BatchNorm;
@@ -77,7 +79,7 @@ impl<B: Backend> EcaConvBlock<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.eca.forward(glu(self.bn.forward(self.conv.forward(x))))
+        self.eca.forward(glu(self.bn.forward(self.conv.convolve(x))))
     }
 }
 

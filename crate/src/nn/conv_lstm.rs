@@ -8,6 +8,8 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
+use crate::nn::torch_autograd::Convolve;
+
 /// One direction: gates (i, f, g, o) = conv3×3([x ‖ h]).
 #[derive(Module, Debug)]
 pub struct ConvLstm<B: Backend> {
@@ -38,7 +40,7 @@ impl<B: Backend> ConvLstm<B> {
         let order: Vec<usize> = if reverse { (0..t).rev().collect() } else { (0..t).collect() };
         for &step in &order {
             let xt = x.clone().narrow(1, step, 1).squeeze_dim::<4>(1);
-            let g = self.gates.forward(Tensor::cat(vec![xt, h.clone()], 1));
+            let g = self.gates.convolve(Tensor::cat(vec![xt, h.clone()], 1));
             let (h_new, c_new) = lstm_update(g, c.clone(), hd);
             let m = valid.clone().narrow(1, step, 1).reshape([b, 1, 1, 1]);
             let keep = m.clone().neg().add_scalar(1.0);

@@ -15,6 +15,8 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::{relu, sigmoid, softmax};
 
 use super::MASKED_LOGIT;
@@ -84,7 +86,7 @@ impl<B: Backend> DynamicMemory<B> {
         let read = value.swap_dims(1, 2).matmul(attn.clone()).reshape([b, c, ih, iw]);
 
         // Response gate (Eq. 7–8).
-        let g = sigmoid(self.response.forward(Tensor::cat(vec![h.clone(), read.clone()], 1))); // [B, 1, H, W]
+        let g = sigmoid(self.response.convolve(Tensor::cat(vec![h.clone(), read.clone()], 1))); // [B, 1, H, W]
         let g = g.expand([b, c, ih, iw]);
         let refined = read * g.clone() + h * g.neg().add_scalar(1.0);
         (refined, attn.reshape([b, t, ih, iw]))

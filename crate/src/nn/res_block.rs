@@ -5,6 +5,8 @@ use crate::nn::glu::glu;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
+use crate::nn::torch_autograd::Convolve;
+
 use super::conv3x3;
 
 /// `ResBlock(c)`: x + BN(conv3x3(GLU(BN(conv3x3(x, 2c))), c)).
@@ -27,7 +29,7 @@ impl<B: Backend> ResBlock<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let y = glu(self.bn1.forward(self.conv1.forward(x.clone())));
-        self.bn2.forward(self.conv2.forward(y)) + x
+        let y = glu(self.bn1.forward(self.conv1.convolve(x.clone())));
+        self.bn2.forward(self.conv2.convolve(y)) + x
     }
 }

@@ -10,6 +10,8 @@
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::{leaky_relu, sigmoid};
 
 const SLOPE: f64 = 0.2;
@@ -44,7 +46,7 @@ impl<B: Backend> SpatialAttentionHead<B> {
         let [b, _, h, w] = feat.dims();
         let x = self
             .score2
-            .forward(leaky_relu(self.score1.forward(Tensor::cat(vec![feat, tile(sentence, h, w)], 1)), SLOPE));
+            .forward(leaky_relu(self.score1.convolve(Tensor::cat(vec![feat, tile(sentence, h, w)], 1)), SLOPE));
         soft_threshold(x.reshape([b, h * w])).reshape([b, h, w])
     }
 
@@ -54,8 +56,8 @@ impl<B: Backend> SpatialAttentionHead<B> {
         let a = self.weights(feat.clone(), sentence.clone());
         // Spread: s·a_wh·(h·w), so uniform weights give DF-GAN's plain tiling.
         let spread = tile(sentence, h, w) * a.clone().mul_scalar((h * w) as f64).reshape([b, 1, h, w]);
-        let x = leaky_relu(self.joint.forward(Tensor::cat(vec![feat, spread], 1)), SLOPE);
-        (self.out.forward(x).reshape([b]), a)
+        let x = leaky_relu(self.joint.convolve(Tensor::cat(vec![feat, spread], 1)), SLOPE);
+        (self.out.convolve(x).reshape([b]), a)
     }
 }
 

@@ -7,6 +7,8 @@ use crate::nn::batch_norm::BatchNorm;
 use crate::nn::glu::glu;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
@@ -45,7 +47,7 @@ impl<B: Backend> UpBlock<B> {
             Some(carafe) => carafe.forward(x),
             None => upsample_nearest(x, [h * 2, w * 2]),
         };
-        let y = glu(self.bn.forward(self.conv.forward(x)));
+        let y = glu(self.bn.forward(self.conv.convolve(x)));
         match &self.eca {
             Some(eca) => eca.forward(y),
             None => y,

@@ -8,6 +8,8 @@
 
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::softmax;
 
 use super::{MASKED_LOGIT, conv1x1};
@@ -35,7 +37,7 @@ impl<B: Backend> WordAttention<B> {
         let t = words.dims()[2];
         let q = ih * iw;
         let target = h.reshape([b, c, q]).swap_dims(1, 2); // [B, Q, C]
-        let source = self.conv_context.forward(words.unsqueeze_dim::<4>(3)).reshape([b, c, t]); // [B, C, T]
+        let source = self.conv_context.convolve(words.unsqueeze_dim::<4>(3)).reshape([b, c, t]); // [B, C, T]
         let logits = target.matmul(source.clone()); // [B, Q, T]
         let mask = pad.unsqueeze_dim::<3>(1).expand([b, q, t]);
         let attn = softmax(logits.mask_fill(mask, MASKED_LOGIT), 2);

@@ -13,6 +13,8 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::{leaky_relu, relu, sigmoid, tanh};
 use burn::tensor::module::avg_pool2d;
 
@@ -47,7 +49,7 @@ impl<B: Backend> Block<B> {
         Self { conv, norm: GroupNorm::new(cout, cout, device) }
     }
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        relu(self.norm.forward(self.conv.forward(x)))
+        relu(self.norm.forward(self.conv.convolve(x)))
     }
 }
 
@@ -64,7 +66,7 @@ impl<B: Backend> Residual<B> {
         Self { a: Block::new(c, c, false, device), b: conv3x3(c, c, device), norm: GroupNorm::new(c, c, device) }
     }
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        x.clone() + self.norm.forward(self.b.forward(self.a.forward(x)))
+        x.clone() + self.norm.forward(self.b.convolve(self.a.forward(x)))
     }
 }
 
@@ -119,7 +121,7 @@ impl<B: Backend> LayoutImageGenerator<B> {
         }
         let [n, deep, r, _] = x.dims();
         let text = self.text.forward(sentence).reshape([n, deep, 1, 1]).expand([n, deep, r, r]);
-        let gated = sigmoid(self.gate.forward(x.clone())) * text;
+        let gated = sigmoid(self.gate.convolve(x.clone())) * text;
         let zc = self.noise.forward(z);
         let [_, zw] = zc.dims();
         let noise = zc.reshape([n, zw, 1, 1]).expand([n, zw, r, r]);
@@ -132,7 +134,7 @@ impl<B: Backend> LayoutImageGenerator<B> {
             let up = upsample_nearest(h, [2 * s, 2 * s]);
             h = block.forward(Tensor::cat(vec![up, resize_layout(layout.clone(), 2 * s)], 1));
         }
-        tanh(self.out.forward(h))
+        tanh(self.out.convolve(h))
     }
 
     pub fn image_size(&self) -> usize {
@@ -175,13 +177,13 @@ impl<B: Backend> LayoutImageDiscriminator<B> {
         let [n, _, side, _] = image.dims();
         let mut h = Tensor::cat(vec![image, resize_layout(layout, side)], 1);
         for conv in &self.down {
-            h = leaky_relu(conv.forward(h), 0.2);
+            h = leaky_relu(conv.convolve(h), 0.2);
         }
         let [_, _, r, _] = h.dims();
         let t = self.text.forward(sentence);
         let [_, tw] = t.dims();
         let t = t.reshape([n, tw, 1, 1]).expand([n, tw, r, r]);
-        let h = leaky_relu(self.joint.forward(Tensor::cat(vec![h, t], 1)), 0.2);
+        let h = leaky_relu(self.joint.convolve(Tensor::cat(vec![h, t], 1)), 0.2);
         let [_, c, _, _] = h.dims();
         self.logit.forward(h.mean_dim(3).mean_dim(2).reshape([n, c])).reshape([n])
     }

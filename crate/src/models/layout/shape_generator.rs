@@ -12,6 +12,8 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+
+use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::{leaky_relu, relu, sigmoid};
 
 use crate::config::LayoutConfig;
@@ -43,7 +45,7 @@ impl<B: Backend> ConvNorm<B> {
         Self { conv: conv3x3(cin, cout, device), norm: instance_norm(cout, device) }
     }
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.norm.forward(self.conv.forward(x))
+        self.norm.forward(self.conv.convolve(x))
     }
 }
 
@@ -103,7 +105,7 @@ impl<B: Backend> ShapeGenerator<B> {
             y = relu(layer.forward(upsample_nearest(y, [h * 2, w * 2])));
         }
         let region = boxes.sum_dim(2).clamp(0.0, 1.0); // [N, T, 1, S, S]
-        sigmoid(self.out.forward(y)).reshape([n, t, 1, s, s]) * region
+        sigmoid(self.out.convolve(y)).reshape([n, t, 1, s, s]) * region
     }
 }
 
@@ -131,7 +133,7 @@ impl<B: Backend> MaskJudge<B> {
         let mut feats = Vec::new();
         let mut h = x;
         for b in &self.blocks {
-            h = leaky_relu(b.forward(h), 0.2);
+            h = leaky_relu(b.convolve(h), 0.2);
             feats.push(h.clone());
         }
         let [n, c, _, _] = h.dims();
