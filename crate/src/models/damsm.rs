@@ -11,7 +11,8 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::nn::torch_autograd::Convolve;
-use burn::tensor::activation::{leaky_relu, log_softmax, softmax};
+use crate::nn::torch_autograd::leaky_relu;
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::module::avg_pool2d;
 
 use crate::config::{DamsmConfig, TextConfig};

@@ -9,7 +9,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
 use crate::nn::torch_autograd::Convolve;
-use burn::tensor::activation::leaky_relu;
+use crate::nn::torch_autograd::leaky_relu;
 
 use crate::config::{GanConfig, TextConfig};
 use crate::nn::{conv3x3, conv4x4_down};

@@ -24,7 +24,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use crate::nn::torch_autograd::Convolve;
-use burn::tensor::activation::{leaky_relu, tanh};
+use crate::nn::torch_autograd::leaky_relu;
+use burn::tensor::activation::tanh;
 use burn::tensor::module::avg_pool2d;
 
 use crate::config::{GanConfig, TextConfig};

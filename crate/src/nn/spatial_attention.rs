@@ -12,7 +12,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
 use crate::nn::torch_autograd::Convolve;
-use burn::tensor::activation::{leaky_relu, sigmoid};
+use crate::nn::torch_autograd::leaky_relu;
+use burn::tensor::activation::sigmoid;
 
 const SLOPE: f64 = 0.2;
 

@@ -10,6 +10,9 @@
 //! tensors), and burn's backward pass runs that graph with the incoming gradient, so the
 //! backward kernels are exactly PyTorch's.
 //!
+//! Leaky ReLU, composed of a comparison, a select and a multiply each way in burn, runs as
+//! LibTorch's fused PReLU kernels.
+//!
 //! Dispatch is a type check on the backend (`Any`), so model code stays generic over
 //! `B: Backend`: on any backend other than `Autodiff<LibTorch<f32>>` the functions here fall
 //! through to burn's ops.
@@ -76,6 +79,17 @@ pub fn conv2d<B: Backend>(
         Err(args) => args,
     };
     burn::tensor::module::conv2d(x, weight, bias, options)
+}
+
+/// Leaky ReLU with slope `slope` below zero: LibTorch's fused kernels (as a PReLU with a
+/// constant weight) when training on `tch`, burn's composed ops otherwise.
+pub fn leaky_relu<B: Backend, const D: usize>(x: Tensor<B, D>, slope: f64) -> Tensor<B, D> {
+    #[cfg(feature = "tch")]
+    let x = match cast::<_, Tensor<imp::Ad, D>>(x) {
+        Ok(x) => return cast(imp::leaky_relu(x, slope)).unwrap_or_else(|_| unreachable!("same backend")),
+        Err(x) => x,
+    };
+    burn::tensor::activation::leaky_relu(x, slope)
 }
 
 /// Training-mode batch norm over [B, C, …] with LibTorch's fused kernels, on the `tch`
@@ -154,8 +168,9 @@ mod imp {
             if wanted.is_empty() {
                 return;
             }
-            // d/d(leaves) of Σ output·grad is the vector-Jacobian product with `grad`.
-            let seed = (&output * &grad.tensor).sum(tch::Kind::Float);
+            // d/d(leaves) of ⟨output, grad⟩ is the vector-Jacobian product with `grad` (a dot
+            // product: no temporary of the output's size).
+            let seed = output.flatten(0, -1).dot(&grad.tensor.flatten(0, -1));
             let inputs: Vec<&tch::Tensor> = wanted.iter().map(|(_, t)| t).collect();
             let out = tch::Tensor::f_run_backward(&[seed], &inputs, false, false)
                 .unwrap_or_else(|e| panic!("LibTorch backward of a recorded op failed: {e}"));
@@ -227,6 +242,11 @@ mod imp {
             None => record([prim(x), prim(weight)], run).0,
         };
         wrap(out)
+    }
+
+    pub fn leaky_relu<const D: usize>(x: Tensor<Ad, D>, slope: f64) -> Tensor<Ad, D> {
+        let weight = tch::Tensor::from_slice(&[slope as f32]);
+        wrap(record([prim(x)], move |t| (t[0].prelu(&weight), vec![])).0)
     }
 
     pub fn batch_norm<const D: usize>(
@@ -324,6 +344,22 @@ mod tests {
                 close(a, b, 1e-4, "bias gradient");
             }
         }
+    }
+
+    #[test]
+    fn leaky_relu_matches_burns() {
+        let dev = Default::default();
+        let x0 = Tensor::<LibTorch<f32>, 4>::random([2, 3, 4, 4], Distribution::Normal(0.0, 1.0), &dev);
+        let run = |ours: bool| {
+            let x = Tensor::<Ad, 4>::from_inner(x0.clone()).require_grad();
+            let y =
+                if ours { leaky_relu(x.clone(), 0.2) } else { burn::tensor::activation::leaky_relu(x.clone(), 0.2) };
+            let grads = y.clone().powi_scalar(2).sum().backward();
+            (flat(y.inner()), flat(x.grad(&grads).expect("x gradient")))
+        };
+        let (ours, reference) = (run(true), run(false));
+        close(ours.0, reference.0, 1e-6, "output");
+        close(ours.1, reference.1, 1e-6, "x gradient");
     }
 
     /// Without any input that needs a gradient the op runs untracked.

@@ -15,7 +15,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use crate::nn::torch_autograd::Convolve;
-use burn::tensor::activation::{leaky_relu, relu, sigmoid, tanh};
+use crate::nn::torch_autograd::leaky_relu;
+use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::module::avg_pool2d;
 
 use crate::config::{GanConfig, LayoutConfig};

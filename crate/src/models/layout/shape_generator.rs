@@ -14,7 +14,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use crate::nn::torch_autograd::Convolve;
-use burn::tensor::activation::{leaky_relu, relu, sigmoid};
+use crate::nn::torch_autograd::leaky_relu;
+use burn::tensor::activation::{relu, sigmoid};
 
 use crate::config::LayoutConfig;
 use crate::nn::conv_lstm::BiConvLstm;
