@@ -29,8 +29,6 @@ use crate::nn::glu::glu;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::tanh;
 
 use crate::config::{GanConfig, TextConfig};
@@ -39,6 +37,7 @@ use crate::nn::conditioning_augmentation::ConditioningAugmentation;
 use crate::nn::conv3x3;
 use crate::nn::dynamic_memory::DynamicMemory;
 use crate::nn::res_block::ResBlock;
+use crate::nn::torch_autograd::Convolve;
 use crate::nn::up_block::UpBlock;
 use crate::nn::word_attention::WordAttention;
 

@@ -9,14 +9,12 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
-use crate::nn::torch_autograd::leaky_relu;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::module::avg_pool2d;
 
 use crate::config::{DamsmConfig, TextConfig};
 use crate::nn::group_norm::GroupNorm;
+use crate::nn::torch_autograd::{Convolve, leaky_relu};
 use crate::nn::{MASKED_LOGIT, conv1x1, conv4x4_down};
 
 /// Down-sampling layer of the encoder: 4×4 stride-2 conv, group norm, LeakyReLU.

@@ -8,10 +8,8 @@ use crate::nn::batch_norm::BatchNorm;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
-use crate::nn::torch_autograd::Convolve;
-use crate::nn::torch_autograd::leaky_relu;
-
 use crate::config::{GanConfig, TextConfig};
+use crate::nn::torch_autograd::{Convolve, leaky_relu};
 use crate::nn::{conv3x3, conv4x4_down};
 
 const SLOPE: f64 = 0.2;

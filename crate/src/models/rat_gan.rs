@@ -22,9 +22,6 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::interpolate::{Interpolate2dConfig, InterpolateMode};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
-use crate::nn::torch_autograd::leaky_relu;
 use burn::tensor::activation::tanh;
 use burn::tensor::module::avg_pool2d;
 
@@ -32,6 +29,7 @@ use crate::config::{GanConfig, TextConfig};
 use crate::nn::conv4x4_down;
 use crate::nn::recurrent_affine::{ControllerState, RecurrentAffine, RecurrentController};
 use crate::nn::spatial_attention::SpatialAttentionHead;
+use crate::nn::torch_autograd::{Convolve, leaky_relu};
 
 const SLOPE: f64 = 0.2;
 

@@ -16,12 +16,11 @@
 //! size C·k² is ever materialised at output resolution. On flex it costs ~3× a nearest up-block
 //! at C = 32, 32→64 px (see the `speed` test below).
 
+use crate::nn::torch_autograd::Convolve;
 use burn::module::Initializer;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::softmax;
 
 /// Hyper-parameters of a [`Carafe`] upsampler; the defaults are the paper's.

@@ -11,13 +11,12 @@
 use burn::nn::PaddingConfig1d;
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d};
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::sigmoid;
 
 use super::batch_norm::BatchNorm;
 use super::conv3x3;
 use super::glu::glu;
+use crate::nn::torch_autograd::Convolve;
 
 /// The adaptive kernel size ψ(C) with γ = 2, b = 1, made odd as the official code does
 /// (truncate, then round an even value up): C = 16 → 3, 64 → 3, 256 → 5, 512 → 5.

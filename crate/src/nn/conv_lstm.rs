@@ -4,11 +4,10 @@
 //! features see every other box.
 
 use super::bilstm::lstm_update;
+use crate::nn::torch_autograd::Convolve;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
 
 /// One direction: gates (i, f, g, o) = conv3×3([x ‖ h]).
 #[derive(Module, Debug)]

@@ -15,11 +15,10 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::{relu, sigmoid, softmax};
 
 use super::MASKED_LOGIT;
+use crate::nn::torch_autograd::Convolve;
 
 #[derive(Module, Debug)]
 pub struct DynamicMemory<B: Backend> {

@@ -5,9 +5,8 @@ use crate::nn::glu::glu;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
-use crate::nn::torch_autograd::Convolve;
-
 use super::conv3x3;
+use crate::nn::torch_autograd::Convolve;
 
 /// `ResBlock(c)`: x + BN(conv3x3(GLU(BN(conv3x3(x, 2c))), c)).
 #[derive(Module, Debug)]

@@ -7,12 +7,10 @@
 //! exponentially), and the sentence is spread over the positions by those weights. The
 //! official code defines this module but never calls it; here it is the head.
 
+use crate::nn::torch_autograd::{Convolve, leaky_relu};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
-use crate::nn::torch_autograd::leaky_relu;
 use burn::tensor::activation::sigmoid;
 
 const SLOPE: f64 = 0.2;

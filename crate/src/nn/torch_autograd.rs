@@ -1,6 +1,6 @@
-//! LibTorch's own forward and backward kernels for convolution and batch normalisation when
-//! training on the `tch` backend (`Autodiff<LibTorch>`); every other backend takes burn's
-//! generic ops.
+//! LibTorch's own forward and backward kernels for convolution, batch normalisation and leaky
+//! ReLU when training on the `tch` backend (`Autodiff<LibTorch>`); every other backend takes
+//! burn's generic ops.
 //!
 //! burn's autodiff differentiates a convolution's weight as a convolution over the batch
 //! (burn-backend's default `conv2d_weight_backward`, which burn-tch does not override): 2–3.5×
@@ -42,7 +42,7 @@ impl<B: Backend> Convolve<B> for Conv2d<B> {
     }
 }
 
-/// Whether models on backend `B` run convolution and batch norm on LibTorch's autograd
+/// Whether models on backend `B` run convolution, batch norm and leaky ReLU on LibTorch's autograd
 /// kernels (true only for `Autodiff<LibTorch<f32>>`, with the `tch` feature).
 pub fn uses_torch_kernels<B: Backend>() -> bool {
     #[cfg(feature = "tch")]
@@ -65,6 +65,14 @@ fn cast<T: 'static, U: 'static>(x: T) -> Result<U, T> {
     }
 }
 
+/// `f` on `args` when they are the `tch` training backend's types (`TA`), its result given back
+/// as the caller's type; `Err(args)` on every other backend.
+#[cfg(feature = "tch")]
+fn on_tch<A: 'static, TA: 'static, TR: 'static, R: 'static>(args: A, f: impl FnOnce(TA) -> TR) -> Result<R, A> {
+    let args = cast::<A, TA>(args)?;
+    Ok(cast(f(args)).unwrap_or_else(|_| unreachable!("the result is on the same backend as the arguments")))
+}
+
 /// 2-D convolution: LibTorch's kernels (forward and backward) when training on `tch`,
 /// burn's `conv2d` otherwise.
 pub fn conv2d<B: Backend>(
@@ -74,8 +82,8 @@ pub fn conv2d<B: Backend>(
     options: ConvOptions<2>,
 ) -> Tensor<B, 4> {
     #[cfg(feature = "tch")]
-    let (x, weight, bias) = match cast::<_, imp::Args3>((x, weight, bias)) {
-        Ok(args) => return cast(imp::conv2d(args, &options)).unwrap_or_else(|_| unreachable!("same backend")),
+    let (x, weight, bias) = match on_tch((x, weight, bias), |args| imp::conv2d(args, &options)) {
+        Ok(y) => return y,
         Err(args) => args,
     };
     burn::tensor::module::conv2d(x, weight, bias, options)
@@ -85,8 +93,8 @@ pub fn conv2d<B: Backend>(
 /// constant weight) when training on `tch`, burn's composed ops otherwise.
 pub fn leaky_relu<B: Backend, const D: usize>(x: Tensor<B, D>, slope: f64) -> Tensor<B, D> {
     #[cfg(feature = "tch")]
-    let x = match cast::<_, Tensor<imp::Ad, D>>(x) {
-        Ok(x) => return cast(imp::leaky_relu(x, slope)).unwrap_or_else(|_| unreachable!("same backend")),
+    let x = match on_tch(x, |x| imp::leaky_relu::<D>(x, slope)) {
+        Ok(y) => return y,
         Err(x) => x,
     };
     burn::tensor::activation::leaky_relu(x, slope)
@@ -102,15 +110,15 @@ pub fn batch_norm_train<B: Backend, const D: usize>(
     epsilon: f64,
 ) -> Option<(Tensor<B, D>, Tensor<B, 1>, Tensor<B, 1>)> {
     #[cfg(feature = "tch")]
-    if let Ok((x, gamma, beta)) = cast::<_, (Tensor<imp::Ad, D>, Tensor<imp::Ad, 1>, Tensor<imp::Ad, 1>)>((
-        x.clone(),
-        gamma.clone(),
-        beta.clone(),
-    )) {
-        return cast(imp::batch_norm(x, gamma, beta, epsilon)).ok();
+    return on_tch((x.clone(), gamma.clone(), beta.clone()), |(x, gamma, beta)| {
+        imp::batch_norm::<D>(x, gamma, beta, epsilon)
+    })
+    .ok();
+    #[cfg(not(feature = "tch"))]
+    {
+        let _ = (x, gamma, beta, epsilon);
+        None
     }
-    let _ = (x, gamma, beta, epsilon);
-    None
 }
 
 #[cfg(feature = "tch")]
@@ -129,7 +137,7 @@ mod imp {
     pub type Tch = LibTorch<f32>;
     pub type Ad = Autodiff<Tch>;
     type AdTensor = <Ad as BackendTypes>::FloatTensorPrimitive;
-    pub type Args3 = (Tensor<Ad, 4>, Tensor<Ad, 4>, Option<Tensor<Ad, 1>>);
+    type Args3 = (Tensor<Ad, 4>, Tensor<Ad, 4>, Option<Tensor<Ad, 1>>);
 
     /// The LibTorch graph of one op's forward pass: its output and one leaf per burn input
     /// (`None` where that input needs no gradient). `keep` holds burn's handles on the inputs

@@ -7,14 +7,13 @@ use crate::nn::batch_norm::BatchNorm;
 use crate::nn::glu::glu;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use super::carafe::{Carafe, CarafeConfig};
 use super::channel_attention::Eca;
 use super::conv3x3;
+use crate::nn::torch_autograd::Convolve;
 
 /// `upBlock(in, out)`: doubles the side; the convolution makes 2·out channels that GLU halves.
 /// `carafe` and `eca` are absent in AttnGAN's and DM-GAN's blocks (so their parameter names

@@ -8,11 +8,10 @@
 
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
 use burn::tensor::activation::softmax;
 
 use super::{MASKED_LOGIT, conv1x1};
+use crate::nn::torch_autograd::Convolve;
 
 #[derive(Module, Debug)]
 pub struct WordAttention<B: Backend> {

@@ -13,14 +13,12 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
-use crate::nn::torch_autograd::leaky_relu;
 use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::module::avg_pool2d;
 
 use crate::config::{GanConfig, LayoutConfig};
 use crate::nn::group_norm::GroupNorm;
+use crate::nn::torch_autograd::{Convolve, leaky_relu};
 use crate::nn::up_block::upsample_nearest;
 use crate::nn::{conv1x1, conv3x3, conv4x4_down};
 

@@ -12,14 +12,12 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-
-use crate::nn::torch_autograd::Convolve;
-use crate::nn::torch_autograd::leaky_relu;
 use burn::tensor::activation::{relu, sigmoid};
 
 use crate::config::LayoutConfig;
 use crate::nn::conv_lstm::BiConvLstm;
 use crate::nn::group_norm::GroupNorm;
+use crate::nn::torch_autograd::{Convolve, leaky_relu};
 use crate::nn::up_block::upsample_nearest;
 use crate::nn::{conv3x3, conv4x4_down};
 
