@@ -201,6 +201,14 @@ pub struct TrainConfig {
     /// 0 (the default, and what configs written before it existed mean): off.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lambda_perceptual: f64,
+    /// Weight k of a matching-aware zero-centred gradient penalty (MA-GP, DF-GAN Eq. 2;
+    /// `train/ma_gp.rs`) on each AttnGAN stage discriminator's summed logits at real images
+    /// with their own sentences. 0 (the default, and AttnGAN's own loss): off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub d_penalty: f64,
+    /// The penalty's power p (DF-GAN: 6).
+    #[serde(default = "default_penalty_power", skip_serializing_if = "is_default_penalty_power")]
+    pub d_penalty_power: f64,
     /// Decay of the exponential moving average of generator weights (AttnGAN: 0.999).
     pub ema_decay: f64,
     /// Gradient-norm clip for the text encoder during DAMSM training (AttnGAN: 0.25).
@@ -222,6 +230,15 @@ pub struct TrainConfig {
 
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
+}
+
+/// DF-GAN's p (the `train` feature's `ma_gp::POWER`).
+fn default_penalty_power() -> f64 {
+    6.0
+}
+
+fn is_default_penalty_power(x: &f64) -> bool {
+    *x == default_penalty_power()
 }
 
 fn default_eval_scenes() -> usize {
@@ -318,6 +335,12 @@ impl RunConfig {
         }
         if t.lambda < 0.0 {
             return Err(Error::config("train.lambda", "must be ≥ 0"));
+        }
+        if !(t.d_penalty >= 0.0 && t.d_penalty.is_finite()) {
+            return Err(Error::config("train.d_penalty", format!("{} must be ≥ 0", t.d_penalty)));
+        }
+        if !(t.d_penalty_power >= 1.0 && t.d_penalty_power.is_finite()) {
+            return Err(Error::config("train.d_penalty_power", format!("{} must be ≥ 1", t.d_penalty_power)));
         }
         if !(t.lambda_perceptual >= 0.0 && t.lambda_perceptual.is_finite()) {
             return Err(Error::config("train.lambda_perceptual", format!("{} must be ≥ 0", t.lambda_perceptual)));
@@ -525,6 +548,29 @@ mod tests {
             cfg.train.lambda_perceptual = bad;
             let err = cfg.validate().unwrap_err().to_string();
             assert!(err.contains("train.lambda_perceptual"), "{err}");
+        }
+    }
+
+    #[test]
+    fn discriminator_penalty_defaults_off_and_is_validated() {
+        // Off and absent from the TOML unless set; DF-GAN's power 6 unless given.
+        let mut cfg = RunConfig::preset("cpu").unwrap();
+        assert_eq!((cfg.train.d_penalty, cfg.train.d_penalty_power), (0.0, 6.0));
+        let text = cfg.to_toml();
+        assert!(!text.contains("d_penalty"), "{text}");
+        cfg.train.d_penalty = 0.5;
+        cfg.train.d_penalty_power = 2.0;
+        let text = cfg.to_toml();
+        assert!(text.contains("d_penalty = 0.5") && text.contains("d_penalty_power = 2.0"), "{text}");
+        assert_eq!(RunConfig::from_toml(&text, Path::new("r")).unwrap(), cfg);
+        for (weight, power, field) in
+            [(-1.0, 2.0, "train.d_penalty"), (f64::NAN, 2.0, "train.d_penalty"), (1.0, 0.5, "train.d_penalty_power")]
+        {
+            let mut bad = cfg.clone();
+            bad.train.d_penalty = weight;
+            bad.train.d_penalty_power = power;
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
         }
     }
 

@@ -1,5 +1,6 @@
 //! GAN training (`t2i train gan`): AttnGAN's alternating updates (`trainer.py`): every
-//! stage discriminator on real, fake and mismatched pairs, then the generator on the
+//! stage discriminator on real, fake and mismatched pairs (+ MA-GP on real matched pairs when
+//! `train.d_penalty` > 0, DF-GAN Eq. 2), then the generator on the
 //! adversarial terms + λ·DAMSM + KL (+ λ1·perceptual when `train.lambda_perceptual` > 0, as
 //! ECAGAN), then the EMA of generator weights. The DAMSM text and image encoders are frozen.
 
@@ -15,7 +16,8 @@ use web_time::Instant;
 use super::checkpoint::Checkpoint;
 use super::damsm::{Damsm, damsm_loss_from, load_damsm, scalar};
 use super::ema::Ema;
-use super::losses::{discriminator_loss, generator_adv_loss, kl_loss};
+use super::losses::{DiscriminatorTerms, generator_adv_loss, kl_loss};
+use super::ma_gp::ma_gp;
 use super::metrics_log::MetricsLog;
 use super::perceptual::perceptual_distance;
 use super::{
@@ -104,10 +106,25 @@ pub fn train_gan<B: AutodiffBackend>(
         );
         let out = generator.forward(z, sentence.clone(), words.clone(), pad.clone(), Some(eps));
 
-        // Discriminators (Eq. 5), on detached fakes.
+        // Discriminators (Eq. 5), on detached fakes; optionally MA-GP on real matched pairs.
         let mut d_loss: Option<Tensor<B, 1>> = None;
+        let mut terms = [0.0f32; 6];
         for (i, d) in disc.stages.iter().enumerate() {
-            let l = discriminator_loss(d, batch.images[i].clone(), out.images[i].clone().detach(), sentence.clone());
+            let dt =
+                DiscriminatorTerms::new(d, batch.images[i].clone(), out.images[i].clone().detach(), sentence.clone());
+            let mut l = dt.total();
+            for (acc, term) in terms.iter_mut().zip([dt.real, dt.fake, dt.cond_real, dt.cond_fake, dt.cond_wrong]) {
+                *acc += scalar(term);
+            }
+            if t.d_penalty > 0.0 {
+                let logits = |x, s| {
+                    let feat = d.features(x);
+                    d.uncond_logits(feat.clone()) + d.cond_logits(feat, s)
+                };
+                let gp = ma_gp(logits, batch.images[i].clone(), sentence.clone(), t.d_penalty, t.d_penalty_power);
+                terms[5] += scalar(gp.clone());
+                l = l + gp;
+            }
             d_loss = Some(match d_loss {
                 Some(acc) => acc + l,
                 None => l,
@@ -150,6 +167,10 @@ pub fn train_gan<B: AutodiffBackend>(
             ("s_loss".to_string(), scalar(s_l)),
             ("kl".to_string(), scalar(kl)),
         ];
+        // Eq. 5's terms summed over stages, to see which of them the discriminators win.
+        let names = ["d_real", "d_fake", "d_cond_real", "d_cond_fake", "d_wrong", "ma_gp"];
+        let shown = if t.d_penalty > 0.0 { 6 } else { 5 };
+        values.extend(names.iter().zip(terms).take(shown).map(|(n, v)| (n.to_string(), v)));
         if let Some(p) = perceptual {
             values.push(("perceptual".to_string(), scalar(p)));
         }

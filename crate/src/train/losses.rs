@@ -19,25 +19,45 @@ pub fn kl_loss<B: Backend>(mu: Tensor<B, 2>, logvar: Tensor<B, 2>) -> Tensor<B, 
     (logvar.clone().add_scalar(1.0) - mu.powi_scalar(2) - logvar.exp()).mean().mul_scalar(-0.5)
 }
 
-/// Eq. 5 for one stage: unconditional real/fake and conditional real/fake/mismatched terms,
-/// combined as the official code does: (real + cond_real)/2 + (fake + cond_fake + cond_wrong)/3.
+/// Eq. 5 for one stage, term by term (each a batch mean of binary cross-entropy with logits).
 /// Mismatched pairs pair image i with sentence i+1.
-pub fn discriminator_loss<B: Backend>(
-    d: &StageDiscriminator<B>,
-    real: Tensor<B, 4>,
-    fake: Tensor<B, 4>,
-    sentence: Tensor<B, 2>,
-) -> Tensor<B, 1> {
-    let b = real.dims()[0];
-    let feat_real = d.features(real);
-    let feat_fake = d.features(fake);
-    let cond_real = bce_logits(d.cond_logits(feat_real.clone(), sentence.clone()), true);
-    let cond_fake = bce_logits(d.cond_logits(feat_fake.clone(), sentence.clone()), false);
-    let wrong = d.cond_logits(feat_real.clone().narrow(0, 0, b - 1), sentence.narrow(0, 1, b - 1));
-    let cond_wrong = bce_logits(wrong, false);
-    let real_l = bce_logits(d.uncond_logits(feat_real), true);
-    let fake_l = bce_logits(d.uncond_logits(feat_fake), false);
-    (real_l + cond_real).div_scalar(2.0) + (fake_l + cond_fake + cond_wrong).div_scalar(3.0)
+pub struct DiscriminatorTerms<B: Backend> {
+    /// Unconditional logit on real images (target real).
+    pub real: Tensor<B, 1>,
+    /// Unconditional logit on generated images (target fake).
+    pub fake: Tensor<B, 1>,
+    /// Conditional logit on real images with their own sentences (target real).
+    pub cond_real: Tensor<B, 1>,
+    /// Conditional logit on generated images with their sentences (target fake).
+    pub cond_fake: Tensor<B, 1>,
+    /// Conditional logit on real images with another image's sentence (target fake).
+    pub cond_wrong: Tensor<B, 1>,
+}
+
+impl<B: Backend> DiscriminatorTerms<B> {
+    /// The terms of one stage's discriminator on a batch.
+    pub fn new(d: &StageDiscriminator<B>, real: Tensor<B, 4>, fake: Tensor<B, 4>, sentence: Tensor<B, 2>) -> Self {
+        let b = real.dims()[0];
+        let feat_real = d.features(real);
+        let feat_fake = d.features(fake);
+        let cond_real = bce_logits(d.cond_logits(feat_real.clone(), sentence.clone()), true);
+        let cond_fake = bce_logits(d.cond_logits(feat_fake.clone(), sentence.clone()), false);
+        let wrong = d.cond_logits(feat_real.clone().narrow(0, 0, b - 1), sentence.narrow(0, 1, b - 1));
+        Self {
+            real: bce_logits(d.uncond_logits(feat_real), true),
+            fake: bce_logits(d.uncond_logits(feat_fake), false),
+            cond_real,
+            cond_fake,
+            cond_wrong: bce_logits(wrong, false),
+        }
+    }
+
+    /// The stage's loss, combined as the official code does:
+    /// (real + cond_real)/2 + (fake + cond_fake + cond_wrong)/3.
+    pub fn total(&self) -> Tensor<B, 1> {
+        (self.real.clone() + self.cond_real.clone()).div_scalar(2.0)
+            + (self.fake.clone() + self.cond_fake.clone() + self.cond_wrong.clone()).div_scalar(3.0)
+    }
 }
 
 /// Eq. 4 for one stage: the generator wants both logits to say "real".
