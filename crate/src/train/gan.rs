@@ -108,7 +108,8 @@ pub fn train_gan<B: AutodiffBackend>(
 
         // Discriminators (Eq. 5), on detached fakes; optionally MA-GP on real matched pairs.
         let mut d_loss: Option<Tensor<B, 1>> = None;
-        let mut terms = [0.0f32; 6];
+        let mut terms = [0.0f32; 5];
+        let mut penalty: Option<f32> = None;
         for (i, d) in disc.stages.iter().enumerate() {
             let dt =
                 DiscriminatorTerms::new(d, batch.images[i].clone(), out.images[i].clone().detach(), sentence.clone());
@@ -122,7 +123,7 @@ pub fn train_gan<B: AutodiffBackend>(
                     d.uncond_logits(feat.clone()) + d.cond_logits(feat, s)
                 };
                 let gp = ma_gp(logits, batch.images[i].clone(), sentence.clone(), t.d_penalty, t.d_penalty_power);
-                terms[5] += scalar(gp.clone());
+                *penalty.get_or_insert(0.0) += scalar(gp.clone());
                 l = l + gp;
             }
             d_loss = Some(match d_loss {
@@ -168,9 +169,9 @@ pub fn train_gan<B: AutodiffBackend>(
             ("kl".to_string(), scalar(kl)),
         ];
         // Eq. 5's terms summed over stages, to see which of them the discriminators win.
-        let names = ["d_real", "d_fake", "d_cond_real", "d_cond_fake", "d_wrong", "ma_gp"];
-        let shown = if t.d_penalty > 0.0 { 6 } else { 5 };
-        values.extend(names.iter().zip(terms).take(shown).map(|(n, v)| (n.to_string(), v)));
+        let names = ["d_real", "d_fake", "d_cond_real", "d_cond_fake", "d_wrong"];
+        values.extend(names.iter().zip(terms).map(|(n, v)| (n.to_string(), v)));
+        values.extend(penalty.map(|v| ("ma_gp".to_string(), v)));
         if let Some(p) = perceptual {
             values.push(("perceptual".to_string(), scalar(p)));
         }
