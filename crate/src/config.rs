@@ -65,6 +65,28 @@ pub struct DamsmConfig {
     pub gamma2: f64,
     /// γ3: smoothing factor of the posterior (Eq. 11).
     pub gamma3: f64,
+    /// How the global image code is read off the encoder's last grid: `pooled` (average over
+    /// positions, as AttnGAN's Inception code; the default) or `spatial` (the grid flattened, so
+    /// the sentence-level score can tell where things are).
+    #[serde(default, skip_serializing_if = "GlobalCode::is_pooled")]
+    pub global: GlobalCode,
+}
+
+/// The DAMSM global image code's pooling ([`DamsmConfig::global`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GlobalCode {
+    /// Average over the grid: position-invariant.
+    #[default]
+    Pooled,
+    /// The whole grid through the linear map: position-aware.
+    Spatial,
+}
+
+impl GlobalCode {
+    fn is_pooled(&self) -> bool {
+        *self == GlobalCode::Pooled
+    }
 }
 
 /// The multi-stage generator and its discriminators (AttnGAN §3.1–3.2).
@@ -209,6 +231,12 @@ pub struct TrainConfig {
     /// The penalty's power p (DF-GAN: 6).
     #[serde(default = "default_penalty_power", skip_serializing_if = "is_default_penalty_power")]
     pub d_penalty_power: f64,
+    /// DAMSM pretraining on Shapes: each image's caption also competes with copies of it that
+    /// change one attribute word (`eval/counterfactual.rs`), as extra negatives of the
+    /// image→caption terms, so that the encoders must tell those attributes apart (hard
+    /// negatives, as NegCLIP, Yuksekgonul et al. 2023). Off by default (AttnGAN's loss).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub damsm_hard_negatives: bool,
     /// Decay of the exponential moving average of generator weights (AttnGAN: 0.999).
     pub ema_decay: f64,
     /// Gradient-norm clip for the text encoder during DAMSM training (AttnGAN: 0.25).
@@ -346,6 +374,12 @@ impl RunConfig {
             return Err(Error::config("train.lambda_perceptual", format!("{} must be ≥ 0", t.lambda_perceptual)));
         }
         positive("train.rnn_grad_clip", t.rnn_grad_clip)?;
+        if t.damsm_hard_negatives && self.data.kind != "shapes" {
+            return Err(Error::config(
+                "train.damsm_hard_negatives",
+                format!("changes Shapes caption words; data.kind {:?} has no such grammar", self.data.kind),
+            ));
+        }
         if t.eval_every > 0 && t.eval_scenes < 2 {
             return Err(Error::config("train.eval_scenes", "must be at least 2 when train.eval_every is set"));
         }
@@ -572,6 +606,27 @@ mod tests {
             let err = bad.validate().unwrap_err().to_string();
             assert!(err.contains(field), "{err}");
         }
+    }
+
+    #[test]
+    fn damsm_options_round_trip_and_hard_negatives_need_shapes() {
+        let mut cfg = RunConfig::preset("tiny").unwrap();
+        // Defaults are left out of written configs, so older runs read back unchanged.
+        assert!(!cfg.to_toml().contains("global") && !cfg.to_toml().contains("hard_negatives"));
+        cfg.model.damsm.global = GlobalCode::Spatial;
+        cfg.train.damsm_hard_negatives = true;
+        cfg.validate().unwrap();
+        let text = cfg.to_toml();
+        assert!(text.contains("global = \"spatial\"") && text.contains("damsm_hard_negatives = true"), "{text}");
+        assert_eq!(RunConfig::from_toml(&text, Path::new("r")).unwrap(), cfg);
+        cfg.data.kind = "folder".into();
+        cfg.data.path = Some(PathBuf::from("x"));
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("train.damsm_hard_negatives"), "{err}");
+        let bad = RunConfig::from_toml(&text.replace("\"spatial\"", "\"max\""), Path::new("r"));
+        assert!(bad.is_err());
+        let next = RunConfig::from_toml(include_str!("../../configs/shapes-spatial.toml"), Path::new("s")).unwrap();
+        assert!(next.model.damsm.global == GlobalCode::Spatial && next.train.damsm_hard_negatives);
     }
 
     #[test]

@@ -3,10 +3,11 @@
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use t2i::config::GlobalCode;
 use t2i::config::RunConfig;
 use t2i::data::batcher::tokens_tensor;
 use t2i::models::attngan::Generator;
-use t2i::models::damsm::{ImageEncoder, matching_loss, sentence_scores, word_scores};
+use t2i::models::damsm::{ImageEncoder, matching_loss, matching_loss_with_negatives, sentence_scores, word_scores};
 use t2i::models::discriminators::Discriminators;
 use t2i::nn::word_attention::WordAttention;
 use t2i::text::rnn_encoder::RnnEncoder;
@@ -124,6 +125,47 @@ fn damsm_encoder_shapes_and_scores() {
     // rows 0 and 1 see 2 candidates, row 2 sees 3: mean of ln2, ln2, ln3.
     let want = (2.0 * 2f32.ln() + 3f32.ln()) / 3.0;
     assert!((l0.into_scalar() - want).abs() < 1e-5);
+}
+
+#[test]
+fn hard_negatives_compete_only_with_their_own_image() {
+    let dev = Default::default();
+    let scores = Tensor::<B, 2>::eye(2, &dev).mul_scalar(5.0);
+    let same = vec![vec![false; 2]; 2];
+    let base = matching_loss(scores.clone(), &same).0.into_scalar();
+    // Image 0's counterfactual scores as high as its caption: ln 2 is added to row 0 alone
+    // (≈, the off-diagonal e^0 terms are tiny); image 1's counterfactual scores far below.
+    let extra = Tensor::<B, 2>::from_floats([[5.0, 9.0], [-3.0, -20.0]], &dev);
+    let with = matching_loss_with_negatives(scores.clone(), &same, extra, &[0, 1]).into_scalar();
+    assert!((with - base - 2f32.ln() / 2.0).abs() < 0.02, "{base} {with}");
+    // Extras owned by the other image are masked: nothing changes.
+    let swapped = Tensor::<B, 2>::from_floats([[-20.0, 9.0], [9.0, -20.0]], &dev);
+    let masked = matching_loss_with_negatives(scores, &same, swapped, &[1, 0]).into_scalar();
+    assert!((masked - base).abs() < 1e-5, "{base} {masked}");
+}
+
+#[test]
+fn spatial_global_code_reads_the_whole_grid() {
+    let dev = Default::default();
+    let mut m = tiny();
+    m.damsm.image_size = 64;
+    let mut params = Vec::new();
+    for global in [GlobalCode::Pooled, GlobalCode::Spatial] {
+        m.damsm.global = global;
+        let enc = ImageEncoder::<B>::new(&m.damsm, &m.text, &dev);
+        params.push(enc.num_params());
+        // A 128-px image is pooled to the encoder's 64 px first; both give one code per image.
+        for side in [64, 128] {
+            let img = Tensor::<B, 4>::random([2, 3, side, side], burn::tensor::Distribution::Uniform(-1.0, 1.0), &dev);
+            let f = enc.forward(img);
+            assert_eq!(f.global.dims(), [2, m.text.feature_dim()], "{global:?} {side}");
+            assert!(f.global.abs().max().into_scalar().is_finite());
+        }
+    }
+    // 64 px: 8×8 regions, a 4×4 tail grid of 2·8·width channels; the spatial map reads all 16
+    // cells, so its linear layer has 15 more weights per channel and output dimension.
+    let tail_channels = 2 * 8 * m.damsm.width;
+    assert_eq!(params[1] - params[0], 15 * tail_channels * m.text.feature_dim());
 }
 
 #[test]

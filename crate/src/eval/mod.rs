@@ -1,5 +1,6 @@
 //! Evaluation.
 
+pub mod counterfactual;
 pub mod evaluate;
 pub mod fid;
 pub mod judge;

@@ -12,7 +12,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::module::avg_pool2d;
 
-use crate::config::{DamsmConfig, TextConfig};
+use crate::config::{DamsmConfig, GlobalCode, TextConfig};
 use crate::nn::group_norm::GroupNorm;
 use crate::nn::torch_autograd::{Convolve, leaky_relu};
 use crate::nn::{MASKED_LOGIT, conv1x1, conv4x4_down};
@@ -38,7 +38,8 @@ impl<B: Backend> EncoderDown<B> {
 }
 
 /// `CNN_ENCODER` stand-in: stem, down-sampling to the region grid, 1×1 projection to D for
-/// regions, one more down-sampling, global average pooling and a linear map for the global code.
+/// regions, one more down-sampling, then global average pooling (or, `global = "spatial"`, the
+/// flattened grid) and a linear map for the global code.
 #[derive(Module, Debug)]
 pub struct ImageEncoder<B: Backend> {
     stem: Conv2d<B>,
@@ -47,6 +48,8 @@ pub struct ImageEncoder<B: Backend> {
     tail: EncoderDown<B>,
     global: Linear<B>,
     image_size: usize,
+    /// `global = "spatial"`: the last grid is flattened, not averaged.
+    spatial: bool,
 }
 
 /// Region and global image features.
@@ -63,13 +66,17 @@ impl<B: Backend> ImageEncoder<B> {
         let n_down = (cfg.image_size.ilog2() as usize).saturating_sub(4).max(3);
         let downs = (0..n_down).map(|i| EncoderDown::new(w << i.min(3), w << (i + 1).min(3), device)).collect();
         let top = w << n_down.min(3);
+        // The tail halves the region grid (image_size / 2^n_down) once more.
+        let tail_side = (cfg.image_size >> (n_down + 1)).max(1);
+        let global_cells = if cfg.global == GlobalCode::Spatial { tail_side * tail_side } else { 1 };
         Self {
             stem: Conv2dConfig::new([3, w], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device),
             downs,
             regions: conv1x1(top, text.feature_dim(), device),
             tail: EncoderDown::new(top, top * 2, device),
-            global: LinearConfig::new(top * 2, text.feature_dim()).init(device),
+            global: LinearConfig::new(top * 2 * global_cells, text.feature_dim()).init(device),
             image_size: cfg.image_size,
+            spatial: cfg.global == GlobalCode::Spatial,
         }
     }
 
@@ -79,8 +86,9 @@ impl<B: Backend> ImageEncoder<B> {
         let regions = self.regions.convolve(x.clone());
         let t = self.tail.forward(x);
         let [b, c, h, w] = t.dims();
-        let pooled = t.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);
-        ImageFeatures { regions, global: self.global.forward(pooled) }
+        let code =
+            if self.spatial { t.reshape([b, c * h * w]) } else { t.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]) };
+        ImageFeatures { regions, global: self.global.forward(code) }
     }
 
     /// Only the region features [B, D, r, r] of [`forward`](Self::forward) (no global code).
@@ -163,6 +171,27 @@ pub fn matching_loss<B: Backend>(scores: Tensor<B, 2>, same_class: &[Vec<bool>])
     let mask = Tensor::<B, 1, Bool>::from_data(TensorData::new(mask, [n * n]), &device).reshape([n, n]);
     let scores = scores.mask_fill(mask, MASKED_LOGIT);
     (diagonal_cross_entropy(scores.clone()), diagonal_cross_entropy(scores.transpose()))
+}
+
+/// The image→caption term of [`matching_loss`] with extra negative captions: `extra` [B, M]
+/// scores every image against M more captions, of which image i competes only with those
+/// whose `owner` is i (its hard negatives); the others are masked out.
+pub fn matching_loss_with_negatives<B: Backend>(
+    scores: Tensor<B, 2>,
+    same_class: &[Vec<bool>],
+    extra: Tensor<B, 2>,
+    owner: &[usize],
+) -> Tensor<B, 1> {
+    let [n, m] = extra.dims();
+    let device = scores.device();
+    let mask: Vec<bool> =
+        (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| i != j && same_class[i][j]).collect();
+    let mask = Tensor::<B, 1, Bool>::from_data(TensorData::new(mask, [n * n]), &device).reshape([n, n]);
+    let others: Vec<bool> = (0..n).flat_map(|i| owner.iter().map(move |&o| o != i)).collect();
+    let others = Tensor::<B, 1, Bool>::from_data(TensorData::new(others, [n * m]), &device).reshape([n, m]);
+    let logits = Tensor::cat(vec![scores.mask_fill(mask, MASKED_LOGIT), extra.mask_fill(others, MASKED_LOGIT)], 1);
+    let eye = Tensor::cat(vec![Tensor::<B, 2>::eye(n, &device), Tensor::zeros([n, m], &device)], 1);
+    (log_softmax(logits, 1) * eye).sum().neg().div_scalar(n as f64)
 }
 
 /// Cross-entropy of each row against the label "its own index": −mean_i log softmax(x_i)_i.

@@ -18,9 +18,13 @@ use super::{
 };
 use crate::config::RunConfig;
 use crate::data::batcher::HostBatch;
+use crate::data::batcher::tokens_tensor;
 use crate::error::{Error, Result};
+use crate::eval::counterfactual::counterfactuals;
 use crate::eval::r_precision::r_precision;
-use crate::models::damsm::{ImageEncoder, ImageFeatures, matching_loss, sentence_scores, word_scores};
+use crate::models::damsm::{
+    ImageEncoder, ImageFeatures, matching_loss, matching_loss_with_negatives, sentence_scores, word_scores,
+};
 use crate::rng::{Stream, rng_for};
 use crate::text::rnn_encoder::RnnEncoder;
 use crate::text::vocab::Vocab;
@@ -131,16 +135,20 @@ pub fn train_damsm<B: AutodiffBackend>(
         let mut rng = rng_for(cfg.train.seed, Stream::Data, step);
         let host: HostBatch = source.batch(&vocab, &mut rng, cfg.train.batch_size)?;
         let batch = host.to_device::<B>(device);
-        let feats = text.forward(batch.tokens);
-        let l = damsm_loss(
-            &image,
-            batch.images[0].clone(),
-            feats.words,
-            feats.sentence,
-            feats.pad,
-            &batch.same_class,
-            &cfg.model.damsm,
-        );
+        let feats = text.forward(batch.tokens.clone());
+        let l = if cfg.train.damsm_hard_negatives {
+            hard_negative_loss(&text, &image, &host, &batch, feats, &vocab, &cfg.model.damsm, device)
+        } else {
+            damsm_loss(
+                &image,
+                batch.images[0].clone(),
+                feats.words,
+                feats.sentence,
+                feats.pad,
+                &batch.same_class,
+                &cfg.model.damsm,
+            )
+        };
         let (wl, sl) = (l.words(), l.sentence());
         let loss = wl.clone() + sl.clone();
         let values = vec![("w_loss".to_string(), scalar(wl)), ("s_loss".to_string(), scalar(sl))];
@@ -188,6 +196,54 @@ pub fn train_damsm<B: AutodiffBackend>(
         last.push(("r_precision".into(), r as f32));
     }
     Ok(TrainSummary { step, interrupted, last_losses: last, skipped_images: source.unreadable_images() })
+}
+
+/// The DAMSM loss with `train.damsm_hard_negatives`: the image→caption terms (words and
+/// sentence) also rank each image's caption above its one-attribute counterfactuals.
+#[allow(clippy::too_many_arguments)]
+fn hard_negative_loss<B: AutodiffBackend>(
+    text: &RnnEncoder<B>,
+    image: &ImageEncoder<B>,
+    host: &HostBatch,
+    batch: &crate::data::batcher::Batch<B>,
+    feats: crate::text::rnn_encoder::TextFeatures<B>,
+    vocab: &Vocab,
+    cfg: &crate::config::DamsmConfig,
+    device: &B::Device,
+) -> DamsmLoss<B> {
+    let (mut owner, mut rows) = (Vec::new(), Vec::new());
+    for (i, caption) in host.captions.iter().enumerate() {
+        for c in counterfactuals(caption) {
+            let ids = vocab.encode(&c).ids;
+            if !ids.is_empty() {
+                owner.push(i);
+                rows.push(ids);
+            }
+        }
+    }
+    let img = image.forward(batch.images[0].clone());
+    let words = word_scores(img.regions.clone(), feats.words, feats.pad, cfg);
+    let sentences = sentence_scores(img.global.clone(), feats.sentence, cfg);
+    let (w1, s1) =
+        (matching_loss(words.clone(), &batch.same_class).1, matching_loss(sentences.clone(), &batch.same_class).1);
+    if rows.is_empty() {
+        let (w0, s0) = (matching_loss(words, &batch.same_class).0, matching_loss(sentences, &batch.same_class).0);
+        return DamsmLoss { w0, w1, s0, s1 };
+    }
+    let extra = text.forward(tokens_tensor::<B>(&rows, device));
+    let w0 = matching_loss_with_negatives(
+        words,
+        &batch.same_class,
+        word_scores(img.regions, extra.words, extra.pad, cfg),
+        &owner,
+    );
+    let s0 = matching_loss_with_negatives(
+        sentences,
+        &batch.same_class,
+        sentence_scores(img.global, extra.sentence, cfg),
+        &owner,
+    );
+    DamsmLoss { w0, w1, s0, s1 }
 }
 
 pub(crate) fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {

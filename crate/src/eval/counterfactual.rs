@@ -1,0 +1,326 @@
+//! Counterfactual captions: which attributes can a scorer see? For each real test scene its
+//! caption is paired with copies that change exactly one attribute word (a colour, a shape,
+//! a size, a position or relation word, the background), and a scorer "sees" the attribute
+//! when it rates the true caption above the changed one. 50 % is chance.
+//!
+//! The scorers are the training signals of AttnGAN: the DAMSM sentence cosine (Xu et al.
+//! 2018, Eq. 13's R(Q, D) of global features, the score R-precision ranks by), the DAMSM word
+//! score (Eq. 10, which drives the generator's word loss), and each stage discriminator's
+//! conditional logit (Eq. 5's D_i(x, ē)). An attribute no signal sees cannot be learned from
+//! them, whatever the number of steps; one the 64-px discriminator misses is left to the later
+//! stages' word attention. Shapes only: changing a word needs the dataset's caption grammar.
+
+use burn::prelude::*;
+use serde::Serialize;
+
+use crate::data::batcher::{push_image, tokens_tensor};
+use crate::data::shapes::{Background, ObjColor, ShapeKind, Size};
+use crate::data::source::DataSource;
+use crate::error::{Error, Result};
+use crate::models::damsm::word_scores;
+use crate::models::discriminators::Discriminators;
+use crate::text::vocab::Vocab;
+use crate::train::damsm::Damsm;
+
+/// An attribute a caption word names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribute {
+    Color,
+    Shape,
+    Size,
+    /// Single-object position or two-object relation word (mirrored: left ↔ right, …).
+    Position,
+    Background,
+}
+
+impl Attribute {
+    pub const ALL: [Attribute; 5] =
+        [Attribute::Color, Attribute::Shape, Attribute::Size, Attribute::Position, Attribute::Background];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Attribute::Color => "color",
+            Attribute::Shape => "shape",
+            Attribute::Size => "size",
+            Attribute::Position => "position",
+            Attribute::Background => "background",
+        }
+    }
+
+    /// The replacement for `word` if it names this attribute: the next value in the
+    /// attribute's list (mirror image for positions), named by its first word.
+    fn replace(self, word: &str) -> Option<&'static str> {
+        match self {
+            Attribute::Color => cycle(&ObjColor::ALL.map(ObjColor::name).map(|w| [w]), word),
+            Attribute::Shape => cycle(&ShapeKind::ALL.map(ShapeKind::words), word),
+            Attribute::Size => cycle(&Size::ALL.map(Size::words), word),
+            Attribute::Background => cycle(&Background::ALL.map(Background::name).map(|w| [w]), word),
+            Attribute::Position => MIRROR.iter().find(|(w, _)| *w == word).map(|(_, m)| *m),
+        }
+    }
+}
+
+/// Position and relation words and their counterparts ("center" moves to the top).
+const MIRROR: [(&str, &str); 9] = [
+    ("left", "right"),
+    ("right", "left"),
+    ("top", "bottom"),
+    ("bottom", "top"),
+    ("center", "top"),
+    ("above", "below"),
+    ("below", "above"),
+    ("over", "under"),
+    ("under", "over"),
+];
+
+/// The first word of the value after the one `word` belongs to, if it belongs to one.
+fn cycle<W: AsRef<[&'static str]>>(values: &[W], word: &str) -> Option<&'static str> {
+    let k = values.iter().position(|v| v.as_ref().contains(&word))?;
+    values[(k + 1) % values.len()].as_ref().first().copied()
+}
+
+/// `caption` with the first word naming `attr` replaced; `None` when no word names it.
+pub fn counterfactual(caption: &str, attr: Attribute) -> Option<String> {
+    let mut words: Vec<&str> = caption.split_whitespace().collect();
+    let (k, new) = words.iter().enumerate().find_map(|(k, w)| attr.replace(w).map(|n| (k, n)))?;
+    words[k] = new;
+    Some(words.join(" "))
+}
+
+/// Every one-attribute change of `caption` ([`counterfactual`] for each attribute it names).
+pub fn counterfactuals(caption: &str) -> Vec<String> {
+    Attribute::ALL.iter().filter_map(|&a| counterfactual(caption, a)).collect()
+}
+
+/// Share of scenes whose true caption a scorer rates above the counterfactual (ties: half).
+#[derive(Clone, Debug, Serialize)]
+pub struct Sensitivity {
+    pub attribute: Attribute,
+    /// Scenes whose caption names the attribute.
+    pub scenes: usize,
+    /// Mean 1 − cos(ē, ē') between the sentence vectors of the true and changed caption: how
+    /// far the text encoder moves for the change (0: it cannot tell them apart).
+    pub sentence_change: f64,
+    pub damsm_sentence: f64,
+    pub damsm_words: f64,
+    /// One per stage discriminator (64, 128, … px); empty without discriminators.
+    pub discriminators: Vec<f64>,
+}
+
+/// The probe's result: one row per attribute.
+#[derive(Clone, Debug, Serialize)]
+pub struct CounterfactualReport {
+    pub rows: Vec<Sensitivity>,
+    /// Image side of each discriminator column.
+    pub discriminator_sizes: Vec<usize>,
+}
+
+impl CounterfactualReport {
+    /// A fixed-width table, percentages.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<11} {:>6} {:>10} {:>15} {:>12}",
+            "attribute", "scenes", "1 - cos ē", "DAMSM sentence", "DAMSM words"
+        );
+        for s in &self.discriminator_sizes {
+            out += &format!(" {:>10}", format!("D{s} cond"));
+        }
+        out.push('\n');
+        for r in &self.rows {
+            out += &format!(
+                "{:<11} {:>6} {:>10.4} {:>14.1}% {:>11.1}%",
+                r.attribute.name(),
+                r.scenes,
+                r.sentence_change,
+                100.0 * r.damsm_sentence,
+                100.0 * r.damsm_words
+            );
+            for d in &r.discriminators {
+                out += &format!(" {:>9.1}%", 100.0 * d);
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Scores of (image i, caption i) pairs, one per scorer: DAMSM sentence, DAMSM words, then
+/// each discriminator; and the captions' sentence vectors [n, D].
+struct Scores<B: Backend>(Vec<Vec<f32>>, Tensor<B, 2>);
+
+fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
+    t.into_data().to_vec::<f32>().map_err(|e| Error::Other(format!("{e:?}")))
+}
+
+/// Real images at `side` px of `indices`, as a [n, 3, side, side] tensor in [-1, 1].
+fn real_images<B: Backend>(
+    source: &DataSource,
+    indices: &[u64],
+    side: usize,
+    device: &B::Device,
+) -> Result<Tensor<B, 4>> {
+    let mut data = Vec::with_capacity(indices.len() * 3 * side * side);
+    for &i in indices {
+        push_image(&source.real_image(i, side as u32)?, &mut data);
+    }
+    Ok(Tensor::from_data(TensorData::new(data, [indices.len(), 3, side, side]), device))
+}
+
+fn score_pairs<B: Backend>(
+    damsm: &Damsm<B>,
+    disc: Option<&Discriminators<B>>,
+    sizes: &[usize],
+    source: &DataSource,
+    indices: &[u64],
+    captions: &[String],
+    vocab: &Vocab,
+    device: &B::Device,
+) -> Result<Scores<B>> {
+    let rows: Vec<Vec<u32>> =
+        captions.iter().map(|c| vocab.encode(c).ids).map(|ids| if ids.is_empty() { vec![1] } else { ids }).collect();
+    let tokens = tokens_tensor::<B>(&rows, device);
+    let pad = tokens.clone().equal_elem(0);
+    let text = damsm.text.forward(tokens);
+    let feats = damsm.image.forward(real_images(source, indices, damsm.config.model.damsm.image_size, device)?);
+    let n = indices.len();
+    let cos = row_cosine(feats.global.clone(), text.sentence.clone());
+    let words = word_scores(feats.regions, text.words, pad, &damsm.config.model.damsm);
+    let diagonal: Vec<f32> = {
+        let all = to_vec(words)?;
+        (0..n).map(|i| all[i * n + i]).collect()
+    };
+    let mut out = vec![to_vec(cos)?, diagonal];
+    if let Some(disc) = disc {
+        for (d, &side) in disc.stages.iter().zip(sizes) {
+            let feat = d.features(real_images(source, indices, side, device)?);
+            out.push(to_vec(d.cond_logits(feat, text.sentence.clone()))?);
+        }
+    }
+    Ok(Scores(out, text.sentence))
+}
+
+/// Cosine of matching rows: [n, D] × [n, D] → [n].
+fn row_cosine<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 1> {
+    let n = a.dims()[0];
+    let dot = (a.clone() * b.clone()).sum_dim(1);
+    let norms = (a.powi_scalar(2).sum_dim(1) * b.powi_scalar(2).sum_dim(1)).clamp_min(1e-16).sqrt();
+    (dot / norms).reshape([n])
+}
+
+/// Probe `damsm` (and the stage discriminators `disc` of images `sizes`, if given) on the
+/// first `scenes` test scenes of a Shapes source, with each scene's first caption.
+pub fn counterfactual_probe<B: Backend>(
+    damsm: &Damsm<B>,
+    disc: Option<(&Discriminators<B>, Vec<usize>)>,
+    source: &DataSource,
+    scenes: usize,
+    device: &B::Device,
+) -> Result<CounterfactualReport> {
+    if !matches!(source, DataSource::Shapes(_)) {
+        return Err(Error::Other(format!(
+            "the counterfactual probe changes Shapes caption words; the {} dataset has no such grammar",
+            source.kind()
+        )));
+    }
+    let vocab = &damsm.vocab;
+    let indices = source.eval_indices(vocab, 0, scenes);
+    let (disc, sizes) = match disc {
+        Some((d, s)) => (Some(d), s),
+        None => (None, Vec::new()),
+    };
+    let mut rows = Vec::new();
+    for attr in Attribute::ALL {
+        let mut picked = Vec::new();
+        let mut truth = Vec::new();
+        let mut changed = Vec::new();
+        for &i in &indices {
+            let caption = source.eval_caption(vocab, i, 0)?;
+            if let Some(cf) = counterfactual(&caption, attr) {
+                picked.push(i);
+                truth.push(caption);
+                changed.push(cf);
+            }
+        }
+        let mut wins = vec![0.0f64; 2 + sizes.len()];
+        let mut moved = 0.0f64;
+        for ((idx, t), c) in picked.chunks(32).zip(truth.chunks(32)).zip(changed.chunks(32)) {
+            let Scores(a, sa) = score_pairs(damsm, disc, &sizes, source, idx, t, vocab, device)?;
+            let Scores(b, sb) = score_pairs(damsm, disc, &sizes, source, idx, c, vocab, device)?;
+            moved += to_vec(row_cosine(sa, sb).neg().add_scalar(1.0).sum())?[0] as f64;
+            for ((w, sa), sb) in wins.iter_mut().zip(&a).zip(&b) {
+                *w += sa
+                    .iter()
+                    .zip(sb)
+                    .map(|(x, y)| {
+                        if x > y {
+                            1.0
+                        } else if x == y {
+                            0.5
+                        } else {
+                            0.0
+                        }
+                    })
+                    .sum::<f64>();
+            }
+        }
+        let share = |w: f64| if picked.is_empty() { f64::NAN } else { w / picked.len() as f64 };
+        rows.push(Sensitivity {
+            attribute: attr,
+            scenes: picked.len(),
+            sentence_change: share(moved),
+            damsm_sentence: share(wins[0]),
+            damsm_words: share(wins[1]),
+            discriminators: wins[2..].iter().map(|&w| share(w)).collect(),
+        });
+    }
+    Ok(CounterfactualReport { rows, discriminator_sizes: sizes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_word_changes_and_only_where_named() {
+        let c = "a small red circle is to the left of a big blue box on a white background";
+        assert_eq!(
+            counterfactual(c, Attribute::Color).as_deref(),
+            Some("a small orange circle is to the left of a big blue box on a white background")
+        );
+        assert_eq!(
+            counterfactual(c, Attribute::Shape).as_deref(),
+            Some("a small red square is to the left of a big blue box on a white background")
+        );
+        assert_eq!(
+            counterfactual(c, Attribute::Size).as_deref(),
+            Some("a large red circle is to the left of a big blue box on a white background")
+        );
+        assert_eq!(
+            counterfactual(c, Attribute::Position).as_deref(),
+            Some("a small red circle is to the right of a big blue box on a white background")
+        );
+        assert_eq!(
+            counterfactual(c, Attribute::Background).as_deref(),
+            Some("a small red circle is to the left of a big blue box on a black background")
+        );
+        // Cycles wrap, synonyms count, absent attributes give nothing.
+        assert_eq!(
+            counterfactual("a tiny pink star in the center", Attribute::Color).unwrap(),
+            "a tiny red star in the center"
+        );
+        assert_eq!(
+            counterfactual("a tiny pink star in the center", Attribute::Shape).unwrap(),
+            "a tiny pink circle in the center"
+        );
+        assert_eq!(
+            counterfactual("a tiny pink star in the center", Attribute::Position).unwrap(),
+            "a tiny pink star in the top"
+        );
+        assert_eq!(counterfactual("a tiny pink star in the center", Attribute::Background), None);
+        assert_eq!(
+            counterfactual("a big green dot under a little cyan triangle", Attribute::Position).unwrap(),
+            "a big green dot over a little cyan triangle"
+        );
+    }
+}
