@@ -27,8 +27,20 @@ fn damsm_losses(dir: &Path, shift: usize) -> f32 {
 
 #[test]
 fn damsm_matches_better_than_shuffled_after_training() {
-    let dir = scratch("damsm");
-    let cfg = tiny();
+    trains_and_matches("damsm", tiny());
+}
+
+/// The spatial global code and the counterfactual hard negatives (`configs/shapes-spatial.toml`).
+#[test]
+fn damsm_with_spatial_code_and_hard_negatives_trains() {
+    let mut cfg = tiny();
+    cfg.model.damsm.global = t2i::config::GlobalCode::Spatial;
+    cfg.train.damsm_hard_negatives = true;
+    trains_and_matches("damsm-hard", cfg);
+}
+
+fn trains_and_matches(name: &str, cfg: t2i::config::RunConfig) {
+    let dir = scratch(name);
     let s = train_damsm::<AD>(&cfg, &TrainOptions::new(&dir), &Default::default()).unwrap();
     assert_eq!(s.step, 150);
     let matched = damsm_losses(&dir, 0);
