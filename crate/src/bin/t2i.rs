@@ -194,6 +194,11 @@ enum Cmd {
     Plot {
         /// A run directory (its metrics.jsonl) or a metrics.jsonl file.
         run: PathBuf,
+        /// A second run (directory or metrics.jsonl) to compare with: its evaluation curves are
+        /// drawn dashed beside RUN's, and a table of both runs at the steps both evaluated is
+        /// printed (RUN / AGAINST, final stage, per cent).
+        #[arg(long)]
+        against: Option<PathBuf>,
         /// Output SVG (default: RUN/curves.svg).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -492,15 +497,20 @@ fn run() -> Result<()> {
                 println!("wrote {}", p.display());
             }
         }
-        Cmd::Plot { run, out, window } => {
-            let (log, dir) = if run.is_dir() {
-                (run.join("metrics.jsonl"), run.clone())
-            } else {
-                (run.clone(), run.parent().map(PathBuf::from).unwrap_or_default())
-            };
+        Cmd::Plot { run, out, window, against } => {
+            let metrics_of = |p: &PathBuf| if p.is_dir() { p.join("metrics.jsonl") } else { p.clone() };
+            let dir = if run.is_dir() { run.clone() } else { run.parent().map(PathBuf::from).unwrap_or_default() };
             let out = out.unwrap_or_else(|| dir.join("curves.svg"));
-            let curves = t2i::render::curves::read_metrics(&log)?;
-            t2i::render::curves::plot_svg(&curves, &out, window)?;
+            let curves = t2i::render::curves::read_metrics(&metrics_of(&run))?;
+            let other = against.as_ref().map(|a| t2i::render::curves::read_metrics(&metrics_of(a))).transpose()?;
+            t2i::render::curves::plot_svg(&curves, &out, window, other.as_ref())?;
+            if let (Some(other), Some(a)) = (&other, &against) {
+                println!("{} / {} (final stage):", run.display(), a.display());
+                print!(
+                    "{}",
+                    t2i::render::curves::comparison_table(&t2i::render::curves::compare_evals(&curves, other))
+                );
+            }
             println!("wrote {}", out.display());
         }
         Cmd::Export { checkpoint, out, name, dtype, hardware, note, eval } => {

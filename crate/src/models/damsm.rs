@@ -164,12 +164,8 @@ pub fn cosine_matrix<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 
 /// diagonal that describe the same content; they are excluded as negatives, as the
 /// official code does with class ids.
 pub fn matching_loss<B: Backend>(scores: Tensor<B, 2>, same_class: &[Vec<bool>]) -> (Tensor<B, 1>, Tensor<B, 1>) {
-    let n = scores.dims()[0];
-    let device = scores.device();
-    let mask: Vec<bool> =
-        (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| i != j && same_class[i][j]).collect();
-    let mask = Tensor::<B, 1, Bool>::from_data(TensorData::new(mask, [n * n]), &device).reshape([n, n]);
-    let scores = scores.mask_fill(mask, MASKED_LOGIT);
+    let (n, device) = (scores.dims()[0], scores.device());
+    let scores = scores.mask_fill(same_class_mask(n, same_class, &device), MASKED_LOGIT);
     (diagonal_cross_entropy(scores.clone()), diagonal_cross_entropy(scores.transpose()))
 }
 
@@ -184,19 +180,37 @@ pub fn matching_loss_with_negatives<B: Backend>(
 ) -> Tensor<B, 1> {
     let [n, m] = extra.dims();
     let device = scores.device();
-    let mask: Vec<bool> =
-        (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| i != j && same_class[i][j]).collect();
-    let mask = Tensor::<B, 1, Bool>::from_data(TensorData::new(mask, [n * n]), &device).reshape([n, n]);
-    let others: Vec<bool> = (0..n).flat_map(|i| owner.iter().map(move |&o| o != i)).collect();
-    let others = Tensor::<B, 1, Bool>::from_data(TensorData::new(others, [n * m]), &device).reshape([n, m]);
-    let logits = Tensor::cat(vec![scores.mask_fill(mask, MASKED_LOGIT), extra.mask_fill(others, MASKED_LOGIT)], 1);
-    let eye = Tensor::cat(vec![Tensor::<B, 2>::eye(n, &device), Tensor::zeros([n, m], &device)], 1);
-    (log_softmax(logits, 1) * eye).sum().neg().div_scalar(n as f64)
+    let others = bool_matrix(n, m, |i, j| owner[j] != i, &device);
+    diagonal_cross_entropy(Tensor::cat(
+        vec![
+            scores.mask_fill(same_class_mask(n, same_class, &device), MASKED_LOGIT),
+            extra.mask_fill(others, MASKED_LOGIT),
+        ],
+        1,
+    ))
+}
+
+/// The off-diagonal pairs of an n×n score matrix that describe the same content: they are
+/// not negatives of each other.
+fn same_class_mask<B: Backend>(n: usize, same_class: &[Vec<bool>], device: &B::Device) -> Tensor<B, 2, Bool> {
+    bool_matrix(n, n, |i, j| i != j && same_class[i][j], device)
+}
+
+/// An [n, m] boolean tensor whose entry (i, j) is `f(i, j)`.
+fn bool_matrix<B: Backend>(
+    n: usize,
+    m: usize,
+    f: impl Fn(usize, usize) -> bool,
+    device: &B::Device,
+) -> Tensor<B, 2, Bool> {
+    let data: Vec<bool> = (0..n).flat_map(|i| (0..m).map(move |j| (i, j))).map(|(i, j)| f(i, j)).collect();
+    Tensor::<B, 1, Bool>::from_data(TensorData::new(data, [n * m]), device).reshape([n, m])
 }
 
 /// Cross-entropy of each row against the label "its own index": −mean_i log softmax(x_i)_i.
+/// `logits` is [N, K] with K ≥ N; columns past N are extra negatives only.
 pub fn diagonal_cross_entropy<B: Backend>(logits: Tensor<B, 2>) -> Tensor<B, 1> {
     let n = logits.dims()[0];
     let eye = Tensor::<B, 2>::eye(n, &logits.device());
-    (log_softmax(logits, 1) * eye).sum().neg().div_scalar(n as f64)
+    (log_softmax(logits, 1).slice([0..n, 0..n]) * eye).sum().neg().div_scalar(n as f64)
 }

@@ -224,10 +224,9 @@ fn hard_negative_loss<B: AutodiffBackend>(
     let img = image.forward(batch.images[0].clone());
     let words = word_scores(img.regions.clone(), feats.words, feats.pad, cfg);
     let sentences = sentence_scores(img.global.clone(), feats.sentence, cfg);
-    let (w1, s1) =
-        (matching_loss(words.clone(), &batch.same_class).1, matching_loss(sentences.clone(), &batch.same_class).1);
+    let (w0, w1) = matching_loss(words.clone(), &batch.same_class);
+    let (s0, s1) = matching_loss(sentences.clone(), &batch.same_class);
     if rows.is_empty() {
-        let (w0, s0) = (matching_loss(words, &batch.same_class).0, matching_loss(sentences, &batch.same_class).0);
         return DamsmLoss { w0, w1, s0, s1 };
     }
     let extra = text.forward(tokens_tensor::<B>(&rows, device));
