@@ -524,6 +524,13 @@ const SINGLE_TEMPLATES: [&str; 5] =
 const PAIR_TEMPLATES: [&str; 4] = ["{a} {rel} {b}", "{a} is {rel} {b}", "there is {a} {rel} {b}", "{a} sits {rel} {b}"];
 const BACKGROUND_CLAUSE: &str = "on a {bg} background";
 
+/// Whether a caption names the scene's background (it ends with [`BACKGROUND_CLAUSE`]). Every
+/// caption names the objects and their layout; the background only with probability
+/// [`BACKGROUND_CLAUSE_P`].
+pub fn states_background(caption: &str) -> bool {
+    caption.split_whitespace().any(|w| w == "background")
+}
+
 /// "a <size> <color> <shape>" with random synonyms.
 fn noun_phrase(object: &Object, rng: &mut ChaCha8Rng) -> [&'static str; 4] {
     let size = pick(rng, object.size.words());
@@ -803,7 +810,7 @@ mod tests {
     #[test]
     fn captions_are_well_formed() {
         let vocab: HashSet<&str> = all_words().into_iter().collect();
-        let mut longest = 0;
+        let (mut longest, mut named, mut total) = (0, 0, 0);
         for split in Split::ALL {
             for i in 0..2_000 {
                 let Example { scene, captions, .. } = example(1, split, i);
@@ -818,10 +825,16 @@ mod tests {
                         assert!(object.shape.words().iter().any(|w| words.contains(w)), "{caption}");
                         assert!(object.size.words().iter().any(|w| words.contains(w)), "{caption}");
                     }
+                    // The background is named exactly when the caption says "background".
+                    assert_eq!(states_background(caption), words.contains(&scene.background.name()), "{caption}");
+                    named += usize::from(states_background(caption));
+                    total += 1;
                 }
             }
         }
         assert_eq!(longest, MAX_CAPTION_WORDS);
+        let share = named as f64 / total as f64;
+        assert!((share - f64::from(BACKGROUND_CLAUSE_P)).abs() < 0.02, "{share}");
         assert!(vocab.iter().all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase())));
     }
 

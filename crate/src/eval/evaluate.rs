@@ -49,6 +49,8 @@ impl Default for EvalOptions {
 #[derive(Clone, Debug, Serialize)]
 pub struct Accuracy {
     pub scenes: usize,
+    /// Over the scenes whose caption names the background (generated images; real images:
+    /// all scenes).
     pub background: f64,
     pub count: f64,
     pub color: f64,
@@ -132,7 +134,7 @@ impl EvalReport {
         let judged = self.stages.iter().all(|s| s.all.is_some());
         if judged {
             let acc = |a: &Option<Accuracy>, f: fn(&Accuracy) -> f64| a.as_ref().map(|a| pct(f(a))).unwrap_or_default();
-            push("background", &|s| acc(&s.all, |a| a.background));
+            push("background (where the caption names it)", &|s| acc(&s.all, |a| a.background));
             push("object count", &|s| acc(&s.all, |a| a.count));
             push("color", &|s| acc(&s.all, |a| a.color));
             push("shape", &|s| acc(&s.all, |a| a.shape));
@@ -379,8 +381,8 @@ fn evaluate_shapes<B: Backend>(
     for (s, images) in generated.iter().enumerate() {
         let (mut all, mut held, mut seen) =
             (AttributeTally::default(), AttributeTally::default(), AttributeTally::default());
-        for (img, ex) in images.iter().zip(&examples) {
-            let sc = score(&ex.scene, &judge(img));
+        for ((img, ex), caption) in images.iter().zip(&examples).zip(&captions) {
+            let sc = score(&ex.scene, &judge(img)).for_caption(caption);
             all.add(&sc);
             if ex.scene.has_held_out() { &mut held } else { &mut seen }.add(&sc);
         }

@@ -495,7 +495,9 @@ pub struct ObjectScores {
 /// Per-attribute correctness of a judged scene against the truth.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttributeScores {
-    pub background: bool,
+    /// `None` where the background is not scored: a caption that does not name one leaves it
+    /// free (see [`AttributeScores::for_caption`]).
+    pub background: Option<bool>,
     /// Same number of objects (all found, not only the two kept).
     pub count: bool,
     /// One entry per true object, in scene order.
@@ -505,13 +507,25 @@ pub struct AttributeScores {
 }
 
 impl AttributeScores {
-    /// Attributes judged right and attributes in all (background, count, layout and three
-    /// per true object).
+    /// Attributes judged right and attributes in all (the background when scored, count,
+    /// layout and three per true object).
     pub fn correct_total(&self) -> (usize, usize) {
         let objects: usize =
             self.objects.iter().map(|o| usize::from(o.color) + usize::from(o.shape) + usize::from(o.size)).sum();
-        let correct = usize::from(self.background) + usize::from(self.count) + usize::from(self.layout) + objects;
-        (correct, 3 + 3 * self.objects.len())
+        let background = self.background.map_or(0, usize::from);
+        let correct = background + usize::from(self.count) + usize::from(self.layout) + objects;
+        (correct, 2 + usize::from(self.background.is_some()) + 3 * self.objects.len())
+    }
+
+    /// The scores that a generator following `caption` can be held to. Shapes captions always
+    /// name every object's colour, shape and size and the layout, but only half of them name
+    /// the background ("on a gray background", `data/shapes.rs`); where the caption does not,
+    /// any background is right, so it is not scored.
+    pub fn for_caption(mut self, caption: &str) -> Self {
+        if !crate::data::shapes::states_background(caption) {
+            self.background = None;
+        }
+        self
     }
 
     /// Every attribute right.
@@ -544,7 +558,7 @@ pub fn score(truth: &Scene, judged: &JudgedScene) -> AttributeScores {
         _ => false,
     };
     AttributeScores {
-        background: truth.background == judged.background,
+        background: Some(truth.background == judged.background),
         count: truth.objects.len() == judged.found,
         objects,
         layout,
@@ -634,7 +648,9 @@ pub struct AttributeTally {
 
 impl AttributeTally {
     pub fn add(&mut self, scores: &AttributeScores) {
-        self.background.add(scores.background);
+        if let Some(ok) = scores.background {
+            self.background.add(ok);
+        }
         self.count.add(scores.count);
         for o in &scores.objects {
             self.color.add(o.color);
@@ -759,6 +775,36 @@ mod tests {
                 assert!(score(&scene, &judged).all_correct(), "{scene:?} read as {judged:?}");
             }
         }
+    }
+
+    #[test]
+    fn an_unnamed_background_is_not_scored() {
+        let object = Object {
+            color: ObjColor::Red,
+            shape: ShapeKind::Circle,
+            size: Size::Large,
+            bbox: [0.29, 0.29, 0.71, 0.71],
+        };
+        let drawn = single(Background::Black, object, Position::Center);
+        let judged = judge(&render(&drawn, 64).unwrap());
+        // The caption asked for a white background; the image has a black one.
+        let truth = Scene { background: Background::White, ..drawn };
+        let named = score(&truth, &judged).for_caption("a big red circle in the center on a white background");
+        assert_eq!(named.background, Some(false));
+        assert_eq!(named.correct_total(), (5, 6));
+        assert!(!named.all_correct());
+        let open = score(&truth, &judged).for_caption("a big red circle in the center");
+        assert_eq!(open.background, None);
+        assert_eq!(open.correct_total(), (5, 5));
+        assert!(open.all_correct());
+        let mut tally = AttributeTally::default();
+        tally.add(&named);
+        tally.add(&open);
+        assert_eq!(
+            (tally.background, tally.all_correct),
+            (Count { correct: 0, total: 1 }, Count { correct: 1, total: 2 })
+        );
+        assert_eq!(tally.attributes(), Count { correct: 10, total: 11 });
     }
 
     #[test]
