@@ -741,14 +741,14 @@ mod tests {
         }
     }
 
+    /// A large red circle in the middle of the canvas.
+    fn big_red_circle() -> Object {
+        Object { color: ObjColor::Red, shape: ShapeKind::Circle, size: Size::Large, bbox: [0.29, 0.29, 0.71, 0.71] }
+    }
+
     #[test]
     fn big_red_circle_in_the_center() {
-        let object = Object {
-            color: ObjColor::Red,
-            shape: ShapeKind::Circle,
-            size: Size::Large,
-            bbox: [0.29, 0.29, 0.71, 0.71],
-        };
+        let object = big_red_circle();
         let scene = single(Background::White, object, Position::Center);
         for size in [64, 128, 256] {
             let judged = judge(&render(&scene, size).unwrap());
@@ -779,12 +779,7 @@ mod tests {
 
     #[test]
     fn an_unnamed_background_is_not_scored() {
-        let object = Object {
-            color: ObjColor::Red,
-            shape: ShapeKind::Circle,
-            size: Size::Large,
-            bbox: [0.29, 0.29, 0.71, 0.71],
-        };
+        let object = big_red_circle();
         let drawn = single(Background::Black, object, Position::Center);
         let judged = judge(&render(&drawn, 64).unwrap());
         // The caption asked for a white background; the image has a black one.
