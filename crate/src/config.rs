@@ -237,6 +237,13 @@ pub struct TrainConfig {
     /// negatives, as NegCLIP, Yuksekgonul et al. 2023). Off by default (AttnGAN's loss).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub damsm_hard_negatives: bool,
+    /// GAN training on Shapes: each conditional discriminator also scores every real image
+    /// with its caption's one-attribute counterfactuals (`eval/counterfactual.rs`) as
+    /// mismatched pairs, beside Eq. 5's random ones, so that D_i(x, ē) must bind colour,
+    /// shape, size and place to the words and pass that on to the generator through Eq. 4.
+    /// Off by default (AttnGAN's loss).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub d_hard_negatives: bool,
     /// Decay of the exponential moving average of generator weights (AttnGAN: 0.999).
     pub ema_decay: f64,
     /// Gradient-norm clip for the text encoder during DAMSM training (AttnGAN: 0.25).
@@ -374,10 +381,20 @@ impl RunConfig {
             return Err(Error::config("train.lambda_perceptual", format!("{} must be ≥ 0", t.lambda_perceptual)));
         }
         positive("train.rnn_grad_clip", t.rnn_grad_clip)?;
-        if t.damsm_hard_negatives && self.data.kind != "shapes" {
+        for (key, on) in
+            [("train.damsm_hard_negatives", t.damsm_hard_negatives), ("train.d_hard_negatives", t.d_hard_negatives)]
+        {
+            if on && self.data.kind != "shapes" {
+                return Err(Error::config(
+                    key,
+                    format!("changes Shapes caption words; data.kind {:?} has no such grammar", self.data.kind),
+                ));
+            }
+        }
+        if t.d_hard_negatives && self.model.gan.is_layout() {
             return Err(Error::config(
-                "train.damsm_hard_negatives",
-                format!("changes Shapes caption words; data.kind {:?} has no such grammar", self.data.kind),
+                "train.d_hard_negatives",
+                "is for the AttnGAN-family and RAT-GAN discriminators; the layout model's image discriminator has none",
             ));
         }
         if t.eval_every > 0 && t.eval_scenes < 2 {
@@ -623,6 +640,15 @@ mod tests {
         cfg.data.path = Some(PathBuf::from("x"));
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("train.damsm_hard_negatives"), "{err}");
+        cfg.train.damsm_hard_negatives = false;
+        cfg.train.d_hard_negatives = true;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("train.d_hard_negatives"), "{err}");
+        let mut layout = RunConfig::from_toml(include_str!("../../configs/tiny-layout.toml"), Path::new("l")).unwrap();
+        layout.data.kind = "shapes".into();
+        layout.train.d_hard_negatives = true;
+        let err = layout.validate().unwrap_err().to_string();
+        assert!(err.contains("train.d_hard_negatives") && err.contains("layout"), "{err}");
         let bad = RunConfig::from_toml(&text.replace("\"spatial\"", "\"max\""), Path::new("r"));
         assert!(bad.is_err());
         let next = RunConfig::from_toml(include_str!("../../configs/shapes-spatial.toml"), Path::new("s")).unwrap();

@@ -93,6 +93,23 @@ pub fn counterfactuals(caption: &str) -> Vec<String> {
     Attribute::ALL.iter().filter_map(|&a| counterfactual(caption, a)).collect()
 }
 
+/// The token rows of each caption's counterfactuals that `vocab` can encode, and for each row
+/// the index of its caption: the hard negatives of `train.damsm_hard_negatives` and
+/// `train.d_hard_negatives`.
+pub fn counterfactual_tokens(captions: &[String], vocab: &Vocab) -> (Vec<usize>, Vec<Vec<u32>>) {
+    let (mut owner, mut rows) = (Vec::new(), Vec::new());
+    for (i, caption) in captions.iter().enumerate() {
+        for c in counterfactuals(caption) {
+            let ids = vocab.encode(&c).ids;
+            if !ids.is_empty() {
+                owner.push(i);
+                rows.push(ids);
+            }
+        }
+    }
+    (owner, rows)
+}
+
 /// Share of scenes whose true caption a scorer rates above the counterfactual (ties: half).
 #[derive(Clone, Debug, Serialize)]
 pub struct Sensitivity {

@@ -20,7 +20,7 @@ use crate::config::RunConfig;
 use crate::data::batcher::HostBatch;
 use crate::data::batcher::tokens_tensor;
 use crate::error::{Error, Result};
-use crate::eval::counterfactual::counterfactuals;
+use crate::eval::counterfactual::counterfactual_tokens;
 use crate::eval::r_precision::r_precision;
 use crate::models::damsm::{
     ImageEncoder, ImageFeatures, matching_loss, matching_loss_with_negatives, sentence_scores, word_scores,
@@ -211,16 +211,7 @@ fn hard_negative_loss<B: AutodiffBackend>(
     cfg: &crate::config::DamsmConfig,
     device: &B::Device,
 ) -> DamsmLoss<B> {
-    let (mut owner, mut rows) = (Vec::new(), Vec::new());
-    for (i, caption) in host.captions.iter().enumerate() {
-        for c in counterfactuals(caption) {
-            let ids = vocab.encode(&c).ids;
-            if !ids.is_empty() {
-                owner.push(i);
-                rows.push(ids);
-            }
-        }
-    }
+    let (owner, rows) = counterfactual_tokens(&host.captions, vocab);
     let img = image.forward(batch.images[0].clone());
     let words = word_scores(img.regions.clone(), feats.words, feats.pad, cfg);
     let sentences = sentence_scores(img.global.clone(), feats.sentence, cfg);

@@ -16,7 +16,7 @@ use web_time::Instant;
 use super::checkpoint::Checkpoint;
 use super::damsm::{Damsm, damsm_loss_from, load_damsm, scalar};
 use super::ema::Ema;
-use super::losses::{DiscriminatorTerms, generator_adv_loss, kl_loss};
+use super::losses::{DiscriminatorTerms, HardNegatives, generator_adv_loss, kl_loss};
 use super::ma_gp::ma_gp;
 use super::metrics_log::MetricsLog;
 use super::perceptual::perceptual_distance;
@@ -28,6 +28,7 @@ use crate::config::{ModelConfig, RunConfig};
 use crate::data::batcher::tokens_tensor;
 use crate::data::source::DataSource;
 use crate::error::{Error, Result};
+use crate::eval::counterfactual::counterfactual_tokens;
 use crate::eval::evaluate::{EvalOptions, evaluate};
 use crate::models::attngan::Generator;
 use crate::models::damsm::ImageEncoder;
@@ -106,14 +107,25 @@ pub fn train_gan<B: AutodiffBackend>(
         );
         let out = generator.forward(z, sentence.clone(), words.clone(), pad.clone(), Some(eps));
 
-        // Discriminators (Eq. 5), on detached fakes; optionally MA-GP on real matched pairs.
+        // Discriminators (Eq. 5), on detached fakes; optionally counterfactual mismatches and
+        // MA-GP on real matched pairs.
+        let hard = t.d_hard_negatives.then(|| hard_negatives::<B>(&text, &host.captions, &vocab, device)).flatten();
         let mut d_loss: Option<Tensor<B, 1>> = None;
         let mut terms = [0.0f32; 5];
+        let mut hard_term: Option<f32> = None;
         let mut penalty: Option<f32> = None;
         for (i, d) in disc.stages.iter().enumerate() {
-            let dt =
-                DiscriminatorTerms::new(d, batch.images[i].clone(), out.images[i].clone().detach(), sentence.clone());
+            let dt = DiscriminatorTerms::new(
+                d,
+                batch.images[i].clone(),
+                out.images[i].clone().detach(),
+                sentence.clone(),
+                hard.as_ref(),
+            );
             let mut l = dt.total();
+            if let Some(h) = &dt.cond_hard {
+                *hard_term.get_or_insert(0.0) += scalar(h.clone());
+            }
             for (acc, term) in terms.iter_mut().zip([dt.real, dt.fake, dt.cond_real, dt.cond_fake, dt.cond_wrong]) {
                 *acc += scalar(term);
             }
@@ -171,6 +183,7 @@ pub fn train_gan<B: AutodiffBackend>(
         // Eq. 5's terms summed over stages, to see which of them the discriminators win.
         let names = ["d_real", "d_fake", "d_cond_real", "d_cond_fake", "d_wrong"];
         values.extend(names.iter().zip(terms).map(|(n, v)| (n.to_string(), v)));
+        values.extend(hard_term.map(|v| ("d_hard".to_string(), v)));
         values.extend(penalty.map(|v| ("ma_gp".to_string(), v)));
         if let Some(p) = perceptual {
             values.push(("perceptual".to_string(), scalar(p)));
@@ -221,6 +234,27 @@ pub(crate) struct RunStart<B: AutodiffBackend> {
     pub image: ImageEncoder<B>,
     pub log: MetricsLog,
     pub resumed: Option<Checkpoint>,
+}
+
+/// The batch's counterfactual sentences through the frozen text encoder
+/// (`train.d_hard_negatives`); `None` when no caption names an attribute.
+pub(crate) fn hard_negatives<B: AutodiffBackend>(
+    text: &RnnEncoder<Inner<B>>,
+    captions: &[String],
+    vocab: &Vocab,
+    device: &B::Device,
+) -> Option<HardNegatives<B>> {
+    let (owner, rows) = counterfactual_tokens(captions, vocab);
+    if rows.is_empty() {
+        return None;
+    }
+    let sentence = text.forward(tokens_tensor::<Inner<B>>(&rows, device)).sentence;
+    let owner: Vec<i64> = owner.into_iter().map(|i| i as i64).collect();
+    let n = owner.len();
+    Some(HardNegatives {
+        sentence: Tensor::from_inner(sentence),
+        owner: Tensor::from_data(TensorData::new(owner, [n]), device),
+    })
 }
 
 /// Open a fresh or resumed GAN run in `opts.out` whose images have the sides `sizes`.

@@ -16,7 +16,7 @@ use web_time::Instant;
 
 use super::damsm::{Damsm, scalar};
 use super::ema::Ema;
-use super::gan::{GanSaver, RunStart, log_step, periodic, periodic_due, resume_gan, start_run};
+use super::gan::{GanSaver, RunStart, hard_negatives, log_step, periodic, periodic_due, resume_gan, start_run};
 use super::losses::{hinge_d, hinge_g};
 use super::ma_gp::{POWER, WEIGHT, ma_gp};
 use super::{TrainOptions, TrainSummary, adam, check_finite, progress_bar, test_source};
@@ -84,12 +84,19 @@ pub fn train_rat_gan<B: AutodiffBackend>(
         let real = batch.images[0].clone();
         let fake = generator.forward(z, sentence.clone());
 
-        // Discriminator: hinge on matched, fake and mismatched (image i, sentence i+1) + MA-GP.
+        // Discriminator: hinge on matched, fake and mismatched (image i, sentence i+1; with
+        // `train.d_hard_negatives` also the captions' counterfactuals) + MA-GP.
         let feat_real = disc.features(real.clone());
         let d_real = disc.judge(feat_real.clone(), sentence.clone()).logits;
-        let d_wrong = disc.judge(feat_real.narrow(0, 0, bsz - 1), sentence.clone().narrow(0, 1, bsz - 1)).logits;
+        let d_wrong =
+            disc.judge(feat_real.clone().narrow(0, 0, bsz - 1), sentence.clone().narrow(0, 1, bsz - 1)).logits;
+        let d_hard = t
+            .d_hard_negatives
+            .then(|| hard_negatives::<B>(&text, &host.captions, &vocab, device))
+            .flatten()
+            .map(|h| disc.judge(feat_real.select(0, h.owner), h.sentence).logits);
         let d_fake = disc.forward(fake.clone().detach(), sentence.clone()).logits;
-        let hinge = hinge_d(d_real, d_fake, d_wrong);
+        let hinge = hinge_d(d_real, d_fake, d_wrong, d_hard);
         let gp = ma_gp(|x, s| disc.forward(x, s).logits, real, sentence.clone(), WEIGHT, POWER);
         let d_loss = hinge.clone() + gp.clone();
         let mut values = vec![
