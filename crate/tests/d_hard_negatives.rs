@@ -4,24 +4,11 @@
 
 mod common;
 
-use common::{scratch, tiny};
+use common::{logged, mean, scratch, tiny};
 use t2i::CpuTrainBackend as AD;
 use t2i::train::TrainOptions;
 use t2i::train::damsm::train_damsm;
 use t2i::train::gan::train_gan;
-
-/// The values of `key` in a run's metrics log, one per step that logged it.
-fn logged(run: &std::path::Path, key: &str) -> Vec<f64> {
-    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    log.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v.get(key).and_then(|x| x.as_f64()))
-        .collect()
-}
-
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
-}
 
 #[test]
 fn counterfactual_pairs_join_both_gan_loops() {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::scratch;
+use common::{logged, mean, scratch};
 use t2i::config::RunConfig;
 use t2i::pipeline::{GenerateOptions, Pipeline};
 use t2i::train::TrainOptions;
@@ -18,13 +18,6 @@ fn tiny_layout() -> RunConfig {
     let mut cfg = RunConfig::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny-layout.toml")).unwrap();
     cfg.train.batch_size = 8;
     cfg
-}
-
-fn series(log: &str, key: &str) -> Vec<f64> {
-    log.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v.get(key).and_then(|x| x.as_f64()))
-        .collect()
 }
 
 #[test]
@@ -41,10 +34,8 @@ fn each_stage_learns_and_the_export_draws_boxes_masks_and_image() {
     cfg.train.lr_g = 2e-3;
     let run = root.join("layout");
     train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&run), &dev).unwrap();
-    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
     for key in ["box_nll", "box_label_nll", "mask_l1", "perceptual"] {
-        let v = series(&log, key);
+        let v = logged(&run, key);
         assert_eq!(v.len(), 40, "{key}");
         let (first, last) = (mean(&v[..5]), mean(&v[35..]));
         assert!(last < first, "{key}: {first:.4} → {last:.4}: {v:?}");

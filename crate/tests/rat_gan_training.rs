@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{scratch, tiny};
+use common::{logged, mean, scratch, tiny};
 use t2i::pipeline::{GenerateOptions, Pipeline};
 use t2i::train::TrainOptions;
 use t2i::train::damsm::train_damsm;
@@ -29,19 +29,13 @@ fn a_tiny_run_lowers_the_discriminator_hinge_loss() {
     cfg.train.lr_d = 4e-3;
     let run = root.join("gan");
     train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&run), &dev).unwrap();
-    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    let hinge: Vec<f64> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v.get("hinge_d").and_then(|x| x.as_f64()))
-        .collect();
+    let hinge = logged(&run, "hinge_d");
     assert_eq!(hinge.len(), 40);
-    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
     let (first, last) = (mean(&hinge[..5]), mean(&hinge[35..]));
     assert!((first - 2.0).abs() < 0.05, "hinge starts at {first}");
     assert!(last < first - 0.15, "hinge {first:.3} → {last:.3}: {hinge:?}");
     // MA-GP is logged and grows from 0 as D's input gradients grow.
-    assert!(log.contains("\"ma_gp\""));
+    assert_eq!(logged(&run, "ma_gp").len(), 40);
 
     // Resuming replays the uninterrupted run: 4 steps at once vs 2 + 2, evaluated at the end.
     cfg.train.gan_steps = 4;

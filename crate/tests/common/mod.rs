@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use t2i::config::RunConfig;
 
@@ -18,4 +18,18 @@ pub fn tiny() -> RunConfig {
     cfg.train.batch_size = 8;
     cfg.train.damsm_steps = 150;
     cfg
+}
+
+/// The values of `key` in a run's `metrics.jsonl`, one per record that has it.
+pub fn logged(run: &Path, key: &str) -> Vec<f64> {
+    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get(key).and_then(|x| x.as_f64()))
+        .collect()
+}
+
+/// The mean of a non-empty series.
+pub fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
 }
