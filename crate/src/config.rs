@@ -244,6 +244,13 @@ pub struct TrainConfig {
     /// Off by default (AttnGAN's loss).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub d_hard_negatives: bool,
+    /// AttnGAN-family GANs: every stage discriminator's conditional logit also gets a
+    /// word-level head (after ControlGAN, Li et al. 2019 §3.3; `nn/word_level_discriminator.rs`)
+    /// in which each word attends over the 8×8 image regions. May be switched on when a run
+    /// resumes: the heads start at zero and leave the discriminators' logits unchanged. Off
+    /// by default (AttnGAN's discriminators).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub d_word_level: bool,
     /// Decay of the exponential moving average of generator weights (AttnGAN: 0.999).
     pub ema_decay: f64,
     /// Gradient-norm clip for the text encoder during DAMSM training (AttnGAN: 0.25).
@@ -395,6 +402,15 @@ impl RunConfig {
             return Err(Error::config(
                 "train.d_hard_negatives",
                 "is for the AttnGAN-family and RAT-GAN discriminators; the layout model's image discriminator has none",
+            ));
+        }
+        if t.d_word_level && self.model.gan.single_stage() {
+            return Err(Error::config(
+                "train.d_word_level",
+                format!(
+                    "is for the AttnGAN-family stage discriminators; model.gan.variant {:?} has its own",
+                    self.model.gan.variant
+                ),
             ));
         }
         if t.eval_every > 0 && t.eval_scenes < 2 {
@@ -653,6 +669,28 @@ mod tests {
         assert!(bad.is_err());
         let next = RunConfig::from_toml(include_str!("../../configs/shapes-spatial.toml"), Path::new("s")).unwrap();
         assert!(next.model.damsm.global == GlobalCode::Spatial && next.train.damsm_hard_negatives);
+    }
+
+    #[test]
+    fn word_level_discriminators_are_for_stage_gans() {
+        let mut cfg = RunConfig::preset("tiny").unwrap();
+        assert!(!cfg.train.d_word_level && !cfg.to_toml().contains("d_word_level"));
+        cfg.train.d_word_level = true;
+        cfg.validate().unwrap();
+        assert!(cfg.to_toml().contains("d_word_level = true"));
+        assert_eq!(RunConfig::from_toml(&cfg.to_toml(), Path::new("r")).unwrap(), cfg);
+        for variant in ["ratgan", "layout"] {
+            let mut other = if variant == "layout" {
+                RunConfig::from_toml(include_str!("../../configs/tiny-layout.toml"), Path::new("l")).unwrap()
+            } else {
+                let mut c = cfg.clone();
+                c.model.gan.variant = variant.into();
+                c
+            };
+            other.train.d_word_level = true;
+            let err = other.validate().unwrap_err().to_string();
+            assert!(err.contains("train.d_word_level") && err.contains(variant), "{err}");
+        }
     }
 
     #[test]

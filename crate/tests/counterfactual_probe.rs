@@ -20,7 +20,11 @@ fn trained_encoders_see_the_salient_attributes() {
     let m = run.model_config();
     let disc = run
         .checkpoint
-        .load_module("discriminators", Discriminators::<B>::new(&m.gan, &m.text, &dev), &dev)
+        .load_module(
+            "discriminators",
+            Discriminators::<B>::new(&m.gan, &m.text, run.checkpoint.run_config().unwrap().train.d_word_level, &dev),
+            &dev,
+        )
         .expect("discriminators load");
     let source = t2i::train::test_source(&run.config, vec![m.damsm.image_size]).expect("test split");
     let scenes = 96;

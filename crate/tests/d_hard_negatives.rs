@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::{logged, mean, scratch, tiny};
+use common::{logged, mean, quick_damsm, scratch, tiny};
 use t2i::CpuTrainBackend as AD;
 use t2i::train::TrainOptions;
-use t2i::train::damsm::train_damsm;
 use t2i::train::gan::train_gan;
 
 #[test]
@@ -15,13 +14,9 @@ fn counterfactual_pairs_join_both_gan_loops() {
     let root = scratch("d-hard-negatives");
     let dev = Default::default();
     let mut cfg = tiny();
-    cfg.train.damsm_steps = 2;
-    let damsm = root.join("damsm");
-    train_damsm::<AD>(&cfg, &TrainOptions::new(&damsm), &dev).unwrap();
+    let damsm = quick_damsm(&mut cfg, &root);
     cfg.train.d_hard_negatives = true;
     cfg.train.gan_steps = 20;
-    cfg.train.sample_every = 0;
-    cfg.train.checkpoint_every = 0;
 
     // AttnGAN: the counterfactual term is logged beside Eq. 5's, per step. (That it trains
     // the discriminator is `losses.rs`'s test: 40 steps on two DAMSM steps' sentences are too

@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::{logged, mean, scratch};
+use common::{logged, mean, quick_damsm, scratch};
 use t2i::config::RunConfig;
 use t2i::pipeline::{GenerateOptions, Pipeline};
 use t2i::train::TrainOptions;
-use t2i::train::damsm::train_damsm;
 use t2i::train::gan::train_gan;
 use t2i::weights::WeightDtype;
 use t2i::{CpuBackend as B, CpuTrainBackend as AD};
@@ -25,12 +24,8 @@ fn each_stage_learns_and_the_export_draws_boxes_masks_and_image() {
     let root = scratch("layout-training");
     let dev = Default::default();
     let mut cfg = tiny_layout();
-    cfg.train.damsm_steps = 2;
-    let damsm = root.join("damsm");
-    train_damsm::<AD>(&cfg, &TrainOptions::new(&damsm), &dev).unwrap();
+    let damsm = quick_damsm(&mut cfg, &root);
     cfg.train.gan_steps = 40;
-    cfg.train.sample_every = 0;
-    cfg.train.checkpoint_every = 0;
     cfg.train.lr_g = 2e-3;
     let run = root.join("layout");
     train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&run), &dev).unwrap();

@@ -10,7 +10,7 @@ use t2i::models::attngan::Generator;
 use t2i::models::damsm::{ImageEncoder, matching_loss, matching_loss_with_negatives, sentence_scores, word_scores};
 use t2i::models::discriminators::Discriminators;
 use t2i::nn::word_attention::WordAttention;
-use t2i::text::rnn_encoder::RnnEncoder;
+use t2i::text::rnn_encoder::{RnnEncoder, TextFeatures};
 use t2i::{CpuBackend as B, CpuTrainBackend as AD};
 
 fn tiny() -> t2i::config::ModelConfig {
@@ -75,7 +75,7 @@ fn generator_and_discriminator_shapes() {
         let s = Tensor::<B, 2>::ones([2, d], &dev);
         let w = Tensor::<B, 3>::ones([2, d, 4], &dev);
         let pad = tokens_tensor::<B>(&[vec![1, 2, 3, 4], vec![1, 2]], &dev).equal_elem(0);
-        let out = g.forward(z, s.clone(), w, pad, None);
+        let out = g.forward(z, s.clone(), w.clone(), pad.clone(), None);
         assert_eq!(out.images.len(), stages);
         for (i, img) in out.images.iter().enumerate() {
             assert_eq!(img.dims(), [2, 3, 64 << i, 64 << i]);
@@ -87,12 +87,16 @@ fn generator_and_discriminator_shapes() {
             assert_eq!(a.dims(), [2, 4, 64 << i, 64 << i]);
         }
         assert_eq!(out.mu.dims(), [2, m.gan.cond_dim]);
-        let disc = Discriminators::<B>::new(&m.gan, &m.text, &dev);
-        for (i, st) in disc.stages.iter().enumerate() {
-            let f = st.features(out.images[i].clone());
-            assert_eq!(f.dims(), [2, m.gan.df * 8, 4, 4]);
-            assert_eq!(st.uncond_logits(f.clone()).dims(), [2]);
-            assert_eq!(st.cond_logits(f, s.clone()).dims(), [2]);
+        let text = TextFeatures { words: w, sentence: s.clone(), pad };
+        for word_level in [false, true] {
+            let disc = Discriminators::<B>::new(&m.gan, &m.text, word_level, &dev);
+            for (i, st) in disc.stages.iter().enumerate() {
+                let f = st.features(out.images[i].clone());
+                assert_eq!(f.top.dims(), [2, m.gan.df * 8, 4, 4]);
+                assert_eq!(f.regions.dims()[2..], [8, 8]);
+                assert_eq!(st.uncond_logits(&f).dims(), [2]);
+                assert_eq!(st.cond_logits(&f, &text).dims(), [2]);
+            }
         }
     }
 }

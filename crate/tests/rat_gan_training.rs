@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::{logged, mean, scratch, tiny};
+use common::{logged, mean, quick_damsm, scratch, tiny};
 use t2i::pipeline::{GenerateOptions, Pipeline};
 use t2i::train::TrainOptions;
-use t2i::train::damsm::train_damsm;
 use t2i::train::gan::train_gan;
 use t2i::{CpuBackend as B, CpuTrainBackend as AD};
 
@@ -17,13 +16,9 @@ fn a_tiny_run_lowers_the_discriminator_hinge_loss() {
     let root = scratch("rat-gan-training");
     let dev = Default::default();
     let mut cfg = tiny();
-    cfg.train.damsm_steps = 2;
-    let damsm = root.join("damsm");
-    train_damsm::<AD>(&cfg, &TrainOptions::new(&damsm), &dev).unwrap();
+    let damsm = quick_damsm(&mut cfg, &root);
     cfg.model.gan.variant = "ratgan".into();
     cfg.train.gan_steps = 40;
-    cfg.train.sample_every = 0;
-    cfg.train.checkpoint_every = 0;
     cfg.train.betas = [0.0, 0.9];
     cfg.train.lr_g = 1e-4;
     cfg.train.lr_d = 4e-3;

@@ -480,7 +480,9 @@ fn run() -> Result<()> {
                 let damsm = t2i::train::damsm::damsm_from_run::<B>(&dir, &dev)?;
                 let m = dir.model_config();
                 let disc = if dir.checkpoint.has("discriminators") {
-                    let fresh = t2i::models::discriminators::Discriminators::<B>::new(&m.gan, &m.text, &dev);
+                    let word_level = dir.checkpoint.run_config()?.train.d_word_level;
+                    let fresh =
+                        t2i::models::discriminators::Discriminators::<B>::new(&m.gan, &m.text, word_level, &dev);
                     Some(dir.checkpoint.load_module("discriminators", fresh, &dev)?)
                 } else {
                     None

@@ -202,7 +202,7 @@ fn score_pairs<B: Backend>(
     let feats = damsm.image.forward(real_images(source, indices, damsm.config.model.damsm.image_size, device)?);
     let n = indices.len();
     let cos = row_cosine(feats.global.clone(), text.sentence.clone());
-    let words = word_scores(feats.regions, text.words, pad, &damsm.config.model.damsm);
+    let words = word_scores(feats.regions, text.words.clone(), pad, &damsm.config.model.damsm);
     let diagonal: Vec<f32> = {
         let all = to_vec(words)?;
         (0..n).map(|i| all[i * n + i]).collect()
@@ -211,7 +211,7 @@ fn score_pairs<B: Backend>(
     if let Some(disc) = disc {
         for (d, &side) in disc.stages.iter().zip(sizes) {
             let feat = d.features(real_images(source, indices, side, device)?);
-            out.push(to_vec(d.cond_logits(feat, text.sentence.clone()))?);
+            out.push(to_vec(d.cond_logits(&feat, &text))?);
         }
     }
     Ok(Scores(out, text.sentence))

@@ -3,6 +3,9 @@
 //!
 //! Logits are returned before the sigmoid; the losses use the numerically stable
 //! binary cross-entropy with logits, which equals the official Sigmoid + BCELoss.
+//!
+//! With `train.d_word_level` each stage's conditional logit also gets a word-level head
+//! (`nn/word_level_discriminator.rs`, after ControlGAN) over the encoder's 8×8 features.
 
 use crate::nn::batch_norm::BatchNorm;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -10,7 +13,9 @@ use burn::prelude::*;
 
 use crate::config::{GanConfig, TextConfig};
 use crate::nn::torch_autograd::{Convolve, leaky_relu};
+use crate::nn::word_level_discriminator::WordLevelHead;
 use crate::nn::{conv3x3, conv4x4_down};
+use crate::text::rnn_encoder::TextFeatures;
 
 const SLOPE: f64 = 0.2;
 
@@ -73,17 +78,38 @@ impl<B: Backend> LogitHead<B> {
     }
 }
 
-/// One stage's discriminator: the ×16 encoder, extra down-sampling for 128/256 px, two heads.
+/// A stage discriminator's image features: the encoder's output [B, 8df, 4, 4] that the
+/// sentence and unconditional heads read, and its 8×8 map [B, C, 8, 8] for the word-level head.
+#[derive(Clone, Debug)]
+pub struct StageFeatures<B: Backend> {
+    pub top: Tensor<B, 4>,
+    pub regions: Tensor<B, 4>,
+}
+
+impl<B: Backend> StageFeatures<B> {
+    /// Rows `indices` of both maps.
+    pub fn select(&self, indices: Tensor<B, 1, Int>) -> Self {
+        Self { top: self.top.clone().select(0, indices.clone()), regions: self.regions.clone().select(0, indices) }
+    }
+    /// Rows `start..start + len` of both maps.
+    pub fn narrow(&self, start: usize, len: usize) -> Self {
+        Self { top: self.top.clone().narrow(0, start, len), regions: self.regions.clone().narrow(0, start, len) }
+    }
+}
+
+/// One stage's discriminator: the ×16 encoder, extra down-sampling for 128/256 px, two heads,
+/// and optionally a word-level head added to the conditional one.
 #[derive(Module, Debug)]
 pub struct StageDiscriminator<B: Backend> {
     encoder: Vec<ConvBnLrelu<B>>,
     uncond: LogitHead<B>,
     cond: LogitHead<B>,
+    words: Option<WordLevelHead<B>>,
 }
 
 impl<B: Backend> StageDiscriminator<B> {
-    /// `stage` 0, 1, 2 → image side 64, 128, 256.
-    pub fn new(stage: usize, df: usize, cond_dim: usize, device: &B::Device) -> Self {
+    /// `stage` 0, 1, 2 → image side 64, 128, 256; `cond_dim` = sentence and word width.
+    pub fn new(stage: usize, df: usize, cond_dim: usize, word_level: bool, device: &B::Device) -> Self {
         // encode_image_by_16times: 3→df (no BN), df→2df, 2df→4df, 4df→8df, each stride 2.
         let mut encoder = vec![ConvBnLrelu::down(3, df, false, device)];
         for i in 0..3 {
@@ -96,22 +122,64 @@ impl<B: Backend> StageDiscriminator<B> {
         for i in (0..stage).rev() {
             encoder.push(ConvBnLrelu::block3x3(df * (16 << i), df * (8 << i), device));
         }
-        Self {
+        let mut d = Self {
             encoder,
             uncond: LogitHead::new(df * 8, None, device),
             cond: LogitHead::new(df * 8, Some(cond_dim), device),
-        }
+            words: None,
+        };
+        d.set_word_level(stage, df, cond_dim, word_level, device);
+        d
     }
 
-    /// Image [B, 3, s, s] → features [B, 8df, 4, 4].
-    pub fn features(&self, img: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.encoder.iter().fold(img, |x, layer| layer.forward(x))
+    /// Add a freshly initialised word-level head (whose logit starts at 0), or remove it.
+    pub fn set_word_level(&mut self, stage: usize, df: usize, cond_dim: usize, on: bool, device: &B::Device) {
+        self.words = match (on, self.words.take()) {
+            (true, Some(head)) => Some(head),
+            (true, None) => Some(WordLevelHead::new(Self::region_channels(stage, df), cond_dim, device)),
+            (false, _) => None,
+        };
     }
-    pub fn uncond_logits(&self, feat: Tensor<B, 4>) -> Tensor<B, 1> {
-        self.uncond.forward(feat, None)
+
+    /// Whether the conditional logit includes the word-level head.
+    pub fn word_level(&self) -> bool {
+        self.words.is_some()
     }
-    pub fn cond_logits(&self, feat: Tensor<B, 4>, sentence: Tensor<B, 2>) -> Tensor<B, 1> {
-        self.cond.forward(feat, Some(sentence))
+
+    /// Encoder layer whose output is 8×8: the (3 + stage)-th down-sampling.
+    fn region_layer(&self) -> usize {
+        let downs = (self.encoder.len() + 4) / 2; // 4 + stage downs, stage 3×3 blocks
+        downs - 2
+    }
+
+    /// Channels of the 8×8 map: 4df at 64 px, 8df at 128, 16df at 256.
+    fn region_channels(stage: usize, df: usize) -> usize {
+        df * (4 << stage)
+    }
+
+    /// Image [B, 3, s, s] → features (4×4 and 8×8 maps).
+    pub fn features(&self, img: Tensor<B, 4>) -> StageFeatures<B> {
+        let at = self.region_layer();
+        let mut regions = None;
+        let mut x = img;
+        for (i, layer) in self.encoder.iter().enumerate() {
+            x = layer.forward(x);
+            if i == at {
+                regions = Some(x.clone());
+            }
+        }
+        StageFeatures { regions: regions.unwrap_or_else(|| x.clone()), top: x }
+    }
+    pub fn uncond_logits(&self, feat: &StageFeatures<B>) -> Tensor<B, 1> {
+        self.uncond.forward(feat.top.clone(), None)
+    }
+    /// Does the image match the caption: the sentence head, plus the word-level head when present.
+    pub fn cond_logits(&self, feat: &StageFeatures<B>, text: &TextFeatures<B>) -> Tensor<B, 1> {
+        let sentence = self.cond.forward(feat.top.clone(), Some(text.sentence.clone()));
+        match &self.words {
+            Some(head) => sentence + head.forward(feat.regions.clone(), text.words.clone(), text.pad.clone()),
+            None => sentence,
+        }
     }
 }
 
@@ -122,9 +190,59 @@ pub struct Discriminators<B: Backend> {
 }
 
 impl<B: Backend> Discriminators<B> {
-    pub fn new(gan: &GanConfig, text: &TextConfig, device: &B::Device) -> Self {
-        Self {
-            stages: (0..gan.stages).map(|i| StageDiscriminator::new(i, gan.df, text.feature_dim(), device)).collect(),
+    /// Every stage's discriminator, with word-level heads when `word_level` (`train.d_word_level`).
+    pub fn new(gan: &GanConfig, text: &TextConfig, word_level: bool, device: &B::Device) -> Self {
+        let dim = text.feature_dim();
+        Self { stages: (0..gan.stages).map(|i| StageDiscriminator::new(i, gan.df, dim, word_level, device)).collect() }
+    }
+
+    /// Add fresh word-level heads to every stage, or remove them.
+    pub fn with_word_level(mut self, gan: &GanConfig, text: &TextConfig, on: bool, device: &B::Device) -> Self {
+        for (i, d) in self.stages.iter_mut().enumerate() {
+            d.set_word_level(i, gan.df, text.feature_dim(), on, device);
         }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution::Normal;
+
+    type B = crate::CpuBackend;
+
+    #[test]
+    fn every_stage_reads_8x8_regions() {
+        let dev = Default::default();
+        for stage in 0..3 {
+            let d = StageDiscriminator::<B>::new(stage, 2, 4, true, &dev);
+            let side = 64 << stage;
+            let f = d.features(Tensor::random([1, 3, side, side], Normal(0.0, 1.0), &dev));
+            assert_eq!(f.top.dims(), [1, 16, 4, 4], "stage {stage}");
+            assert_eq!(f.regions.dims(), [1, 2 * (4 << stage), 8, 8], "stage {stage}");
+        }
+    }
+
+    #[test]
+    fn a_new_word_level_head_leaves_the_logit_unchanged() {
+        let dev = Default::default();
+        <B as Backend>::seed(&dev, 5);
+        let plain = StageDiscriminator::<B>::new(1, 2, 4, false, &dev);
+        let feat = plain.features(Tensor::random([2, 3, 128, 128], Normal(0.0, 1.0), &dev));
+        let text = TextFeatures {
+            words: Tensor::random([2, 4, 3], Normal(0.0, 1.0), &dev),
+            sentence: Tensor::random([2, 4], Normal(0.0, 1.0), &dev),
+            pad: Tensor::<B, 2, Int>::from_data([[0, 0, 1], [0, 0, 0]], &dev).equal_elem(1),
+        };
+        // (Scored before cloning: burn initialises parameters lazily, on first use.)
+        let a: Vec<f32> = plain.cond_logits(&feat, &text).into_data().to_vec().unwrap();
+        let mut grown = plain.clone();
+        grown.set_word_level(1, 2, 4, true, &dev);
+        assert!(grown.word_level() && !plain.word_level());
+        let b: Vec<f32> = grown.cond_logits(&feat, &text).into_data().to_vec().unwrap();
+        assert_eq!(a, b);
+        grown.set_word_level(1, 2, 4, false, &dev);
+        assert!(!grown.word_level());
     }
 }

@@ -16,6 +16,7 @@ pub mod spatial_attention;
 pub mod torch_autograd;
 pub mod up_block;
 pub mod word_attention;
+pub mod word_level_discriminator;
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};

@@ -32,6 +32,33 @@ pub struct TextFeatures<B: Backend> {
     pub pad: Tensor<B, 2, Bool>,
 }
 
+impl<B: Backend> TextFeatures<B> {
+    /// Rows `indices` (captions in that order).
+    pub fn select(&self, indices: Tensor<B, 1, Int>) -> Self {
+        Self {
+            words: self.words.clone().select(0, indices.clone()),
+            sentence: self.sentence.clone().select(0, indices.clone()),
+            pad: self.pad.clone().select(0, indices),
+        }
+    }
+    /// Rows `start..start + len`.
+    pub fn narrow(&self, start: usize, len: usize) -> Self {
+        Self {
+            words: self.words.clone().narrow(0, start, len),
+            sentence: self.sentence.clone().narrow(0, start, len),
+            pad: self.pad.clone().narrow(0, start, len),
+        }
+    }
+    /// The same features on the autodiff backend over `B` (constants there).
+    pub fn into_autodiff<A: burn::tensor::backend::AutodiffBackend<InnerBackend = B>>(self) -> TextFeatures<A> {
+        TextFeatures {
+            words: Tensor::from_inner(self.words),
+            sentence: Tensor::from_inner(self.sentence),
+            pad: Tensor::from_inner(self.pad),
+        }
+    }
+}
+
 impl<B: Backend> RnnEncoder<B> {
     pub fn new(cfg: &TextConfig, device: &B::Device) -> Self {
         Self {

@@ -91,6 +91,12 @@ impl Checkpoint {
         self
     }
 
+    /// The run config the checkpoint was made with (which a resumed run's config.toml may
+    /// have changed since, in its `train` options).
+    pub fn run_config(&self) -> Result<crate::config::RunConfig> {
+        crate::config::RunConfig::from_toml(&self.config, &self.path)
+    }
+
     /// Whether the checkpoint has a section `name`.
     pub fn has(&self, name: &str) -> bool {
         self.sections.iter().any(|(n, _)| n == name)

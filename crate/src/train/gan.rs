@@ -36,7 +36,7 @@ use crate::models::discriminators::Discriminators;
 use crate::pipeline::{GenerateOptions, Net, Pipeline, attention_sheet};
 use crate::render::sheet::grid;
 use crate::rng::{Stream, normal, rng_for};
-use crate::text::rnn_encoder::RnnEncoder;
+use crate::text::rnn_encoder::{RnnEncoder, TextFeatures};
 use crate::text::vocab::Vocab;
 
 type Inner<B> = <B as AutodiffBackend>::InnerBackend;
@@ -60,19 +60,25 @@ pub fn train_gan<B: AutodiffBackend>(
 
     B::seed(device, t_seed(cfg));
     let mut generator = Generator::<B>::new(&mc.gan, &mc.text, device);
-    let mut disc = Discriminators::<B>::new(&mc.gan, &mc.text, device);
+    let word_level = cfg.train.d_word_level;
+    let mut disc = Discriminators::<B>::new(&mc.gan, &mc.text, word_level, device);
     let mut opt_g = adam(cfg).init::<B, Generator<B>>();
     let mut opt_d = adam(cfg).init::<B, Discriminators<B>>();
     let mut ema: Ema<Inner<B>> = Ema::new(&generator);
     let (mut step, mut elapsed) = (0, 0.0);
     if let Some(ck) = resumed {
+        // A run may switch `train.d_word_level` on (or off) when it resumes: the checkpoint's
+        // discriminators load as they were saved, then gain fresh heads (or lose them).
+        let saved = ck.run_config()?.train.d_word_level;
+        let saved_disc = disc.with_word_level(&mc.gan, &mc.text, saved, device);
         (generator, disc, opt_g, opt_d, ema) = resume_gan::<B, _, _, _, _>(
             &ck,
             "discriminators",
-            (generator, disc, opt_g, opt_d),
+            (generator, saved_disc, opt_g, opt_d),
             Generator::<Inner<B>>::new(&mc.gan, &mc.text, device),
             device,
         )?;
+        disc = disc.with_word_level(&mc.gan, &mc.text, word_level, device);
         (step, elapsed) = (ck.step, ck.elapsed_s);
     }
 
@@ -92,10 +98,8 @@ pub fn train_gan<B: AutodiffBackend>(
         super::seed_step::<B>(device, t.seed, step);
         let host = source.batch(&vocab, &mut rng_for(t.seed, Stream::Data, step), bsz)?;
         let batch = host.to_device::<B>(device);
-        let feats = text.forward(tokens_tensor::<Inner<B>>(&host.tokens, device));
-        let words = Tensor::<B, 3>::from_inner(feats.words);
-        let sentence = Tensor::<B, 2>::from_inner(feats.sentence);
-        let pad = batch.tokens.clone().equal_elem(0);
+        let caption = text.forward(tokens_tensor::<Inner<B>>(&host.tokens, device)).into_autodiff::<B>();
+        let (words, sentence, pad) = (caption.words.clone(), caption.sentence.clone(), caption.pad.clone());
         let mut noise = rng_for(t.seed, Stream::Noise, step);
         let z = Tensor::<B, 2>::from_data(
             TensorData::new(normal(&mut noise, bsz * mc.gan.z_dim), [bsz, mc.gan.z_dim]),
@@ -119,7 +123,7 @@ pub fn train_gan<B: AutodiffBackend>(
                 d,
                 batch.images[i].clone(),
                 out.images[i].clone().detach(),
-                sentence.clone(),
+                &caption,
                 hard.as_ref(),
             );
             let mut l = dt.total();
@@ -132,7 +136,8 @@ pub fn train_gan<B: AutodiffBackend>(
             if t.d_penalty > 0.0 {
                 let logits = |x, s| {
                     let feat = d.features(x);
-                    d.uncond_logits(feat.clone()) + d.cond_logits(feat, s)
+                    let text = TextFeatures { sentence: s, ..caption.clone() };
+                    d.uncond_logits(&feat) + d.cond_logits(&feat, &text)
                 };
                 let gp = ma_gp(logits, batch.images[i].clone(), sentence.clone(), t.d_penalty, t.d_penalty_power);
                 *penalty.get_or_insert(0.0) += scalar(gp.clone());
@@ -152,7 +157,7 @@ pub fn train_gan<B: AutodiffBackend>(
         // + λ1·perceptual on the last (region features of the frozen DAMSM image encoder).
         let mut adv: Option<Tensor<B, 1>> = None;
         for (i, d) in disc.stages.iter().enumerate() {
-            let l = generator_adv_loss(d, out.images[i].clone(), sentence.clone());
+            let l = generator_adv_loss(d, out.images[i].clone(), &caption);
             adv = Some(match adv {
                 Some(acc) => acc + l,
                 None => l,
@@ -248,13 +253,10 @@ pub(crate) fn hard_negatives<B: AutodiffBackend>(
     if rows.is_empty() {
         return None;
     }
-    let sentence = text.forward(tokens_tensor::<Inner<B>>(&rows, device)).sentence;
+    let text = text.forward(tokens_tensor::<Inner<B>>(&rows, device)).into_autodiff::<B>();
     let owner: Vec<i64> = owner.into_iter().map(|i| i as i64).collect();
     let n = owner.len();
-    Some(HardNegatives {
-        sentence: Tensor::from_inner(sentence),
-        owner: Tensor::from_data(TensorData::new(owner, [n]), device),
-    })
+    Some(HardNegatives { text, owner: Tensor::from_data(TensorData::new(owner, [n]), device) })
 }
 
 /// Open a fresh or resumed GAN run in `opts.out` whose images have the sides `sizes`.

@@ -5,6 +5,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, softplus};
 
 use crate::models::discriminators::StageDiscriminator;
+use crate::text::rnn_encoder::TextFeatures;
 
 /// Binary cross-entropy with logits against a constant target (1 real, 0 fake), mean over
 /// the batch: log(1 + e^{−x}) for target 1, log(1 + e^{x}) for 0.
@@ -37,11 +38,11 @@ pub struct DiscriminatorTerms<B: Backend> {
     pub cond_hard: Option<Tensor<B, 1>>,
 }
 
-/// Counterfactual sentences of a batch (`train.d_hard_negatives`): row k changes one word of
+/// Counterfactual captions of a batch (`train.d_hard_negatives`): row k changes one word of
 /// the caption of image `owner[k]`.
 #[derive(Clone, Debug)]
 pub struct HardNegatives<B: Backend> {
-    pub sentence: Tensor<B, 2>,
+    pub text: TextFeatures<B>,
     pub owner: Tensor<B, 1, Int>,
 }
 
@@ -52,22 +53,19 @@ impl<B: Backend> DiscriminatorTerms<B> {
         d: &StageDiscriminator<B>,
         real: Tensor<B, 4>,
         fake: Tensor<B, 4>,
-        sentence: Tensor<B, 2>,
+        text: &TextFeatures<B>,
         hard: Option<&HardNegatives<B>>,
     ) -> Self {
         let b = real.dims()[0];
         let feat_real = d.features(real);
         let feat_fake = d.features(fake);
-        let cond_real = bce_logits(d.cond_logits(feat_real.clone(), sentence.clone()), true);
-        let cond_fake = bce_logits(d.cond_logits(feat_fake.clone(), sentence.clone()), false);
-        let wrong = d.cond_logits(feat_real.clone().narrow(0, 0, b - 1), sentence.narrow(0, 1, b - 1));
-        let cond_hard = hard.map(|h| {
-            let feat = feat_real.clone().select(0, h.owner.clone());
-            bce_logits(d.cond_logits(feat, h.sentence.clone()), false)
-        });
+        let cond_real = bce_logits(d.cond_logits(&feat_real, text), true);
+        let cond_fake = bce_logits(d.cond_logits(&feat_fake, text), false);
+        let wrong = d.cond_logits(&feat_real.narrow(0, b - 1), &text.narrow(1, b - 1));
+        let cond_hard = hard.map(|h| bce_logits(d.cond_logits(&feat_real.select(h.owner.clone()), &h.text), false));
         Self {
-            real: bce_logits(d.uncond_logits(feat_real), true),
-            fake: bce_logits(d.uncond_logits(feat_fake), false),
+            real: bce_logits(d.uncond_logits(&feat_real), true),
+            fake: bce_logits(d.uncond_logits(&feat_fake), false),
             cond_real,
             cond_fake,
             cond_wrong: bce_logits(wrong, false),
@@ -93,10 +91,10 @@ impl<B: Backend> DiscriminatorTerms<B> {
 pub fn generator_adv_loss<B: Backend>(
     d: &StageDiscriminator<B>,
     fake: Tensor<B, 4>,
-    sentence: Tensor<B, 2>,
+    text: &TextFeatures<B>,
 ) -> Tensor<B, 1> {
     let feat = d.features(fake);
-    bce_logits(d.uncond_logits(feat.clone()), true) + bce_logits(d.cond_logits(feat, sentence), true)
+    bce_logits(d.uncond_logits(&feat), true) + bce_logits(d.cond_logits(&feat, text), true)
 }
 
 /// RAT-GAN's discriminator hinge loss (DF-GAN Eq. 1): max(0, 1 − D(x, s)) on real matched
@@ -144,36 +142,68 @@ mod tests {
         assert!((kl_loss(one, zero).into_scalar() - 0.5).abs() < 1e-6);
     }
 
+    /// Text features with `sentence` and random words (the last of 3 padded in row 0).
+    fn text_with<Bk: Backend>(sentence: Tensor<Bk, 2>) -> TextFeatures<Bk> {
+        let [n, d] = sentence.dims();
+        let dev = sentence.device();
+        let mut pad = vec![false; n * 3];
+        pad[2] = true;
+        TextFeatures {
+            words: Tensor::random([n, d, 3], burn::tensor::Distribution::Normal(0.0, 1.0), &dev),
+            sentence,
+            pad: Tensor::from_data(TensorData::new(pad, [n, 3]), &dev),
+        }
+    }
+
     #[test]
     fn counterfactual_mismatches_join_the_wrong_pairs() {
         let dev = Default::default();
-        let d = StageDiscriminator::<B>::new(0, 4, 8, &dev);
+        let mut d = StageDiscriminator::<B>::new(0, 4, 8, false, &dev);
         let real = Tensor::<B, 4>::random([3, 3, 64, 64], burn::tensor::Distribution::Uniform(-1.0, 1.0), &dev);
         let fake = Tensor::<B, 4>::random([3, 3, 64, 64], burn::tensor::Distribution::Uniform(-1.0, 1.0), &dev);
-        let sentence = Tensor::<B, 2>::random([3, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
-        let changed = Tensor::<B, 2>::random([3, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
+        let text = text_with(Tensor::<B, 2>::random([3, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &dev));
+        let changed = text_with(Tensor::<B, 2>::random([3, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &dev));
         // Two counterfactuals of caption 2, one of caption 0; caption 1 names no attribute.
         let owner = Tensor::<B, 1, Int>::from_data([2, 0, 2], &dev);
-        let hard = HardNegatives { sentence: changed.clone(), owner };
-        let plain = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), sentence.clone(), None);
-        let with = DiscriminatorTerms::new(&d, real.clone(), fake, sentence, Some(&hard));
-        assert!(plain.cond_hard.is_none());
+        let hard = HardNegatives { text: changed.clone(), owner };
         let v = |t: Tensor<B, 1>| t.into_scalar();
-        // Every other term is unchanged.
-        for (a, b) in [(plain.real.clone(), with.real.clone()), (plain.cond_wrong.clone(), with.cond_wrong.clone())] {
-            assert!((v(a) - v(b)).abs() < 1e-6);
+        // Without and with the word-level head (whose logit starts at 0, so it is perturbed first).
+        for word_level in [false, true] {
+            d.set_word_level(0, 4, 8, word_level, &dev);
+            if word_level {
+                d = d.map(&mut Perturb);
+            }
+            let plain = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, None);
+            let with = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, Some(&hard));
+            assert!(plain.cond_hard.is_none());
+            // Every other term is unchanged.
+            for (a, b) in [(plain.real.clone(), with.real.clone()), (plain.cond_wrong.clone(), with.cond_wrong.clone())]
+            {
+                let (a, b) = (v(a), v(b));
+                assert!((a - b).abs() < 1e-6, "word_level {word_level}: {a} vs {b}");
+            }
+            // The counterfactual term scores image owner[k] with caption k.
+            let feat = d.features(real.clone());
+            let rows = feat.select(Tensor::from_data([2, 0, 2], &dev));
+            let expect = v(bce_logits(d.cond_logits(&rows, &changed), false));
+            let got = v(with.cond_hard.clone().unwrap());
+            assert!((got - expect).abs() < 1e-5, "{got} vs {expect}");
+            // It shares the mismatched third of Eq. 5 with the random pairs.
+            let base = v(plain.total()) - v(plain.cond_wrong.clone()) / 3.0;
+            let total = base + (v(with.cond_wrong.clone()) + got) / 6.0;
+            assert!((v(with.total()) - total).abs() < 1e-5);
         }
-        // The counterfactual term scores image owner[k] with sentence k.
-        let feat = d.features(real);
-        let rows =
-            Tensor::cat(vec![feat.clone().narrow(0, 2, 1), feat.clone().narrow(0, 0, 1), feat.narrow(0, 2, 1)], 0);
-        let expect = v(bce_logits(d.cond_logits(rows, changed), false));
-        let got = v(with.cond_hard.clone().unwrap());
-        assert!((got - expect).abs() < 1e-5, "{got} vs {expect}");
-        // It shares the mismatched third of Eq. 5 with the random pairs.
-        let base = v(plain.total()) - v(plain.cond_wrong.clone()) / 3.0;
-        let total = base + (v(with.cond_wrong.clone()) + got) / 6.0;
-        assert!((v(with.total()) - total).abs() < 1e-5);
+    }
+
+    /// Sets every all-zero parameter to 0.1, so that zero-initialised layers contribute.
+    struct Perturb;
+    impl burn::module::ModuleMapper<B> for Perturb {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<B, D>>,
+        ) -> burn::module::Param<Tensor<B, D>> {
+            param.map(|t| if t.clone().abs().max().into_scalar() == 0.0 { t.add_scalar(0.1) } else { t })
+        }
     }
 
     #[test]
@@ -184,25 +214,31 @@ mod tests {
         type AD = crate::CpuTrainBackend;
         let dev = Default::default();
         <AD as Backend>::seed(&dev, 7);
-        let mut d = StageDiscriminator::<AD>::new(0, 4, 8, &dev);
+        let mut d = StageDiscriminator::<AD>::new(0, 4, 8, false, &dev);
         let real = Tensor::<AD, 4>::random([4, 3, 64, 64], Uniform(-1.0, 1.0), &dev);
         let fake = Tensor::<AD, 4>::random([4, 3, 64, 64], Uniform(-1.0, 1.0), &dev);
         let sentence = Tensor::<AD, 2>::random([4, 8], Normal(0.0, 1.0), &dev);
         // "One word changed": each counterfactual stays close to its caption.
         let changed = sentence.clone() + Tensor::random([4, 8], Normal(0.0, 0.5), &dev);
-        let hard = HardNegatives { sentence: changed.clone(), owner: Tensor::from_data([0, 1, 2, 3], &dev) };
+        let (text, changed) = (text_with(sentence), text_with(changed));
+        let hard = HardNegatives { text: changed.clone(), owner: Tensor::from_data([0, 1, 2, 3], &dev) };
+        let inner = |t: &TextFeatures<AD>| TextFeatures {
+            words: t.words.clone().inner(),
+            sentence: t.sentence.clone().inner(),
+            pad: t.pad.clone().inner(),
+        };
         // How often D(x_i, s_i) > D(x_i, s'_i), in eval mode.
         let ranked = |d: &StageDiscriminator<AD>| {
             let d = d.valid();
             let feat = d.features(real.clone().inner());
-            let t = d.cond_logits(feat.clone(), sentence.clone().inner());
-            let c = d.cond_logits(feat, changed.clone().inner());
+            let t = d.cond_logits(&feat, &inner(&text));
+            let c = d.cond_logits(&feat, &inner(&changed));
             t.greater(c).int().sum().into_scalar() as i64
         };
         let mut opt = AdamConfig::new().init::<AD, StageDiscriminator<AD>>();
         let mut hard_loss = Vec::new();
         for _ in 0..40 {
-            let terms = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), sentence.clone(), Some(&hard));
+            let terms = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, Some(&hard));
             hard_loss.push(terms.cond_hard.clone().unwrap().into_scalar());
             let grads = GradientsParams::from_grads(terms.total().backward(), &d);
             d = opt.step(2e-3, d, grads);

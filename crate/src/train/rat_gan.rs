@@ -94,7 +94,7 @@ pub fn train_rat_gan<B: AutodiffBackend>(
             .d_hard_negatives
             .then(|| hard_negatives::<B>(&text, &host.captions, &vocab, device))
             .flatten()
-            .map(|h| disc.judge(feat_real.select(0, h.owner), h.sentence).logits);
+            .map(|h| disc.judge(feat_real.select(0, h.owner), h.text.sentence).logits);
         let d_fake = disc.forward(fake.clone().detach(), sentence.clone()).logits;
         let hinge = hinge_d(d_real, d_fake, d_wrong, d_hard);
         let gp = ma_gp(|x, s| disc.forward(x, s).logits, real, sentence.clone(), WEIGHT, POWER);

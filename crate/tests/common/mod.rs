@@ -20,6 +20,22 @@ pub fn tiny() -> RunConfig {
     cfg
 }
 
+/// Two DAMSM steps on `cfg` into `root/damsm` (enough to give a GAN run its frozen
+/// encoders), and `cfg` set for a short GAN run: no samples, one checkpoint at the end.
+pub fn quick_damsm(cfg: &mut RunConfig, root: &Path) -> PathBuf {
+    cfg.train.damsm_steps = 2;
+    let damsm = root.join("damsm");
+    t2i::train::damsm::train_damsm::<t2i::CpuTrainBackend>(
+        cfg,
+        &t2i::train::TrainOptions::new(&damsm),
+        &Default::default(),
+    )
+    .unwrap();
+    cfg.train.sample_every = 0;
+    cfg.train.checkpoint_every = 0;
+    damsm
+}
+
 /// The values of `key` in a run's `metrics.jsonl`, one per record that has it.
 pub fn logged(run: &Path, key: &str) -> Vec<f64> {
     let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
