@@ -33,14 +33,6 @@ pub struct TextFeatures<B: Backend> {
 }
 
 impl<B: Backend> TextFeatures<B> {
-    /// Rows `indices` (captions in that order).
-    pub fn select(&self, indices: Tensor<B, 1, Int>) -> Self {
-        Self {
-            words: self.words.clone().select(0, indices.clone()),
-            sentence: self.sentence.clone().select(0, indices.clone()),
-            pad: self.pad.clone().select(0, indices),
-        }
-    }
     /// Rows `start..start + len`.
     pub fn narrow(&self, start: usize, len: usize) -> Self {
         Self {
