@@ -13,19 +13,20 @@ use t2i::CpuTrainBackend as AD;
 use t2i::models::discriminators::Discriminators;
 use t2i::text::rnn_encoder::TextFeatures;
 use t2i::train::TrainOptions;
-use t2i::train::checkpoint::Checkpoint;
 use t2i::train::gan::train_gan;
+use t2i::train::run_dir::RunDir;
 
 /// The run's saved discriminators, and how far each stage's word-level heads move its
 /// conditional logit on random images and captions (None: the checkpoint has no heads).
 fn heads_effect(run: &std::path::Path) -> (Vec<Option<f32>>, bool) {
     let dev = Default::default();
-    let ck = Checkpoint::load(&run.join("checkpoint.t2i")).unwrap();
-    let cfg = ck.run_config().unwrap();
-    let mut m = cfg.model.clone();
-    m.text.vocab_size = t2i::text::vocab::Vocab::load(&run.join("vocab.json")).unwrap().len();
-    let on = cfg.train.d_word_level;
-    let disc = ck.load_module("discriminators", Discriminators::<B>::new(&m.gan, &m.text, on, &dev), &dev).unwrap();
+    let dir = RunDir::open(run).unwrap();
+    let m = dir.model_config();
+    let on = dir.checkpoint.run_config().unwrap().train.d_word_level;
+    let disc = dir
+        .checkpoint
+        .load_module("discriminators", Discriminators::<B>::new(&m.gan, &m.text, on, &dev), &dev)
+        .unwrap();
     let d = m.text.feature_dim();
     let text = TextFeatures {
         words: Tensor::random([4, d, 5], Normal(0.0, 1.0), &dev),

@@ -146,10 +146,10 @@ impl<B: Backend> StageDiscriminator<B> {
         self.words.is_some()
     }
 
-    /// Encoder layer whose output is 8×8: the (3 + stage)-th down-sampling.
-    fn region_layer(&self) -> usize {
-        let downs = (self.encoder.len() + 4) / 2; // 4 + stage downs, stage 3×3 blocks
-        downs - 2
+    /// Encoder layers up to the 8×8 map: 3 + stage down-samplings (of 4 + stage, followed by
+    /// stage 3×3 blocks).
+    fn region_layers(&self) -> usize {
+        (self.encoder.len() + 4) / 2 - 1
     }
 
     /// Channels of the 8×8 map: 4df at 64 px, 8df at 128, 16df at 256.
@@ -159,16 +159,10 @@ impl<B: Backend> StageDiscriminator<B> {
 
     /// Image [B, 3, s, s] → features (4×4 and 8×8 maps).
     pub fn features(&self, img: Tensor<B, 4>) -> StageFeatures<B> {
-        let at = self.region_layer();
-        let mut regions = None;
-        let mut x = img;
-        for (i, layer) in self.encoder.iter().enumerate() {
-            x = layer.forward(x);
-            if i == at {
-                regions = Some(x.clone());
-            }
-        }
-        StageFeatures { regions: regions.unwrap_or_else(|| x.clone()), top: x }
+        let (to_regions, to_top) = self.encoder.split_at(self.region_layers());
+        let regions = to_regions.iter().fold(img, |x, layer| layer.forward(x));
+        let top = to_top.iter().fold(regions.clone(), |x, layer| layer.forward(x));
+        StageFeatures { top, regions }
     }
     pub fn uncond_logits(&self, feat: &StageFeatures<B>) -> Tensor<B, 1> {
         self.uncond.forward(feat.top.clone(), None)
