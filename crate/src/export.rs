@@ -221,6 +221,9 @@ fn model_card(cfg: &ExportConfig, probe: &str, diff: u8, evaluation: Option<&Eva
         s += "R-precision and FID use this run's DAMSM encoders; FID on DAMSM features is not comparable with \
               published FIDs (Inception features).\n\n";
         s += &e.table();
+        if let Some(t) = e.shape_confusion_table() {
+            s += &format!("\n{t}");
+        }
         s += &format!("\nReference, {}.\n\n", e.real_summary());
     }
     s += "## Files\n\n";

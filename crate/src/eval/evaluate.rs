@@ -22,6 +22,7 @@ use crate::eval::fid::frechet_distance;
 use crate::eval::judge::{AttributeTally, Count, judge, score};
 use crate::eval::layout_scores::{BoxAccuracy, score_layout};
 use crate::eval::r_precision::r_precision_from_scores;
+use crate::eval::shape_confusion::ShapeConfusion;
 use crate::models::damsm::cosine_matrix;
 use crate::pipeline::{GenerateOptions, LayoutView, Pipeline};
 use crate::train::damsm::Damsm;
@@ -95,6 +96,9 @@ pub struct StageEval {
     /// The other scenes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seen: Option<Accuracy>,
+    /// Which shape the judge read for each true shape (Shapes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape_confusion: Option<ShapeConfusion>,
     /// Mean absolute pixel difference (0–1) between images of one caption under different seeds.
     pub diversity: f64,
     /// R-precision on this stage's images (DAMSM encoders; final stage only).
@@ -168,6 +172,13 @@ impl EvalReport {
             out += &format!("| {name} | {} |\n", cells.join(" | "));
         }
         out
+    }
+
+    /// The final stage's shape confusion matrix as a Markdown table (Shapes only).
+    pub fn shape_confusion_table(&self) -> Option<String> {
+        let s = self.stages.last()?;
+        let m = s.shape_confusion.as_ref()?;
+        Some(format!("Shapes the judge read at {0}×{0} (rows: the caption's shape):\n\n{m}", s.size))
     }
 
     /// One line on the final stage: all-attributes-right, color, shape, R-precision.
@@ -381,9 +392,11 @@ fn evaluate_shapes<B: Backend>(
     for (s, images) in generated.iter().enumerate() {
         let (mut all, mut held, mut seen) =
             (AttributeTally::default(), AttributeTally::default(), AttributeTally::default());
+        let mut confusion = ShapeConfusion::default();
         for ((img, ex), caption) in images.iter().zip(&examples).zip(&captions) {
             let sc = score(&ex.scene, &judge(img)).for_caption(caption);
             all.add(&sc);
+            confusion.add(&ex.scene, &sc);
             if ex.scene.has_held_out() { &mut held } else { &mut seen }.add(&sc);
         }
         let last = s + 1 == stages;
@@ -401,6 +414,7 @@ fn evaluate_shapes<B: Backend>(
             all: Some(Accuracy::from(&all)),
             held_out: Some(Accuracy::from(&held)),
             seen: Some(Accuracy::from(&seen)),
+            shape_confusion: Some(confusion),
             diversity: diversity[s],
             r_precision,
             fid_damsm,
@@ -486,6 +500,7 @@ fn evaluate_images<B: Backend>(
             all: None,
             held_out: None,
             seen: None,
+            shape_confusion: None,
             diversity: diversity[s],
             r_precision,
             fid_damsm,

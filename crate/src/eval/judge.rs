@@ -490,6 +490,8 @@ pub struct ObjectScores {
     pub color: bool,
     pub shape: bool,
     pub size: bool,
+    /// The matched judged object's shape (for `eval/shape_confusion.rs`).
+    pub judged_shape: Option<ShapeKind>,
 }
 
 /// Per-attribute correctness of a judged scene against the truth.
@@ -566,7 +568,12 @@ pub fn score(truth: &Scene, judged: &JudgedScene) -> AttributeScores {
 }
 
 fn object_scores(t: &Object, j: &JudgedObject) -> ObjectScores {
-    ObjectScores { color: t.color == j.color, shape: t.shape == j.shape, size: t.size == j.size }
+    ObjectScores {
+        color: t.color == j.color,
+        shape: t.shape == j.shape,
+        size: t.size == j.size,
+        judged_shape: Some(j.shape),
+    }
 }
 
 /// For each true object, the index of its judged object (distinct), by agreement then distance.

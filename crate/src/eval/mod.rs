@@ -6,3 +6,4 @@ pub mod fid;
 pub mod judge;
 pub mod layout_scores;
 pub mod r_precision;
+pub mod shape_confusion;
