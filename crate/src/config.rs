@@ -251,6 +251,13 @@ pub struct TrainConfig {
     /// by default (AttnGAN's discriminators).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub d_word_level: bool,
+    /// AttnGAN-family GANs: weight of an auxiliary classifier loss (after AC-GAN, Odena et al.
+    /// 2017 §3; `nn/auxiliary_classifier.rs`). Every stage discriminator also predicts which
+    /// vocabulary words the caption holds, learning on real images, and the generator's images
+    /// must classify as their own captions' words. May be switched on when a run resumes.
+    /// 0 (the default, and AttnGAN's loss): off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lambda_aux_classifier: f64,
     /// Decay of the exponential moving average of generator weights (AttnGAN: 0.999).
     pub ema_decay: f64,
     /// Gradient-norm clip for the text encoder during DAMSM training (AttnGAN: 0.25).
@@ -404,14 +411,24 @@ impl RunConfig {
                 "is for the AttnGAN-family and RAT-GAN discriminators; the layout model's image discriminator has none",
             ));
         }
-        if t.d_word_level && self.model.gan.single_stage() {
+        if !(t.lambda_aux_classifier >= 0.0 && t.lambda_aux_classifier.is_finite()) {
             return Err(Error::config(
-                "train.d_word_level",
-                format!(
-                    "is for the AttnGAN-family stage discriminators; model.gan.variant {:?} has its own",
-                    self.model.gan.variant
-                ),
+                "train.lambda_aux_classifier",
+                format!("{} must be ≥ 0", t.lambda_aux_classifier),
             ));
+        }
+        for (key, on) in
+            [("train.d_word_level", t.d_word_level), ("train.lambda_aux_classifier", t.lambda_aux_classifier > 0.0)]
+        {
+            if on && self.model.gan.single_stage() {
+                return Err(Error::config(
+                    key,
+                    format!(
+                        "is for the AttnGAN-family stage discriminators; model.gan.variant {:?} has its own",
+                        self.model.gan.variant
+                    ),
+                ));
+            }
         }
         if t.eval_every > 0 && t.eval_scenes < 2 {
             return Err(Error::config("train.eval_scenes", "must be at least 2 when train.eval_every is set"));
@@ -691,6 +708,27 @@ mod tests {
             let err = other.validate().unwrap_err().to_string();
             assert!(err.contains("train.d_word_level") && err.contains(variant), "{err}");
         }
+    }
+
+    #[test]
+    fn auxiliary_classifier_is_for_stage_gans_and_validated() {
+        let mut cfg = RunConfig::preset("tiny").unwrap();
+        assert_eq!(cfg.train.lambda_aux_classifier, 0.0);
+        assert!(!cfg.to_toml().contains("lambda_aux_classifier"));
+        cfg.train.lambda_aux_classifier = 0.5;
+        cfg.validate().unwrap();
+        assert!(cfg.to_toml().contains("lambda_aux_classifier = 0.5"));
+        assert_eq!(RunConfig::from_toml(&cfg.to_toml(), Path::new("r")).unwrap(), cfg);
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let mut c = cfg.clone();
+            c.train.lambda_aux_classifier = bad;
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("train.lambda_aux_classifier"), "{err}");
+        }
+        let mut layout = RunConfig::from_toml(include_str!("../../configs/tiny-layout.toml"), Path::new("l")).unwrap();
+        layout.train.lambda_aux_classifier = 0.5;
+        let err = layout.validate().unwrap_err().to_string();
+        assert!(err.contains("train.lambda_aux_classifier") && err.contains("layout"), "{err}");
     }
 
     #[test]

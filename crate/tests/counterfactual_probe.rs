@@ -7,7 +7,7 @@ use std::path::Path;
 
 use t2i::CpuBackend as B;
 use t2i::eval::counterfactual::{Attribute, counterfactual_probe};
-use t2i::models::discriminators::Discriminators;
+use t2i::models::discriminators::{DiscriminatorHeads, Discriminators};
 use t2i::train::damsm::damsm_from_run;
 use t2i::train::run_dir::RunDir;
 
@@ -22,7 +22,12 @@ fn trained_encoders_see_the_salient_attributes() {
         .checkpoint
         .load_module(
             "discriminators",
-            Discriminators::<B>::new(&m.gan, &m.text, run.checkpoint.run_config().unwrap().train.d_word_level, &dev),
+            Discriminators::<B>::new(
+                &m.gan,
+                &m.text,
+                DiscriminatorHeads::of(&run.checkpoint.run_config().unwrap().train),
+                &dev,
+            ),
             &dev,
         )
         .expect("discriminators load");

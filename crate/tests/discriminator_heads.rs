@@ -1,5 +1,6 @@
-//! `train.d_word_level` in the AttnGAN loop: a run switched on when it resumes keeps its
-//! trained discriminators, gains word-level heads that then learn, and can drop them again.
+//! The optional discriminator heads in the AttnGAN loop (`train.d_word_level`,
+//! `train.lambda_aux_classifier`): a run switched on when it resumes keeps its trained
+//! discriminators, gains the heads, which then learn, and can drop them again.
 //! (Its own test binary: backend seeding is process-wide, so no other training may run
 //! beside it.)
 
@@ -10,23 +11,25 @@ use burn::tensor::Distribution::Normal;
 use common::{logged, quick_damsm, scratch, tiny};
 use t2i::CpuBackend as B;
 use t2i::CpuTrainBackend as AD;
-use t2i::models::discriminators::Discriminators;
+use t2i::models::discriminators::{DiscriminatorHeads, Discriminators};
 use t2i::text::rnn_encoder::TextFeatures;
 use t2i::train::TrainOptions;
 use t2i::train::gan::train_gan;
 use t2i::train::run_dir::RunDir;
 
-/// The run's saved discriminators, and how far each stage's word-level heads move its
-/// conditional logit on random images and captions (None: the checkpoint has no heads).
-fn heads_effect(run: &std::path::Path) -> (Vec<Option<f32>>, bool) {
+/// The run's saved discriminators: how far each stage's word-level heads move its
+/// conditional logit on random images and captions (None: the checkpoint has no heads), and
+/// the heads its config names (every stage must have exactly those).
+fn heads_effect(run: &std::path::Path) -> (Vec<Option<f32>>, DiscriminatorHeads) {
     let dev = Default::default();
     let dir = RunDir::open(run).unwrap();
     let m = dir.model_config();
-    let on = dir.checkpoint.run_config().unwrap().train.d_word_level;
+    let heads = DiscriminatorHeads::of(&dir.checkpoint.run_config().unwrap().train);
     let disc = dir
         .checkpoint
-        .load_module("discriminators", Discriminators::<B>::new(&m.gan, &m.text, on, &dev), &dev)
+        .load_module("discriminators", Discriminators::<B>::new(&m.gan, &m.text, heads, &dev), &dev)
         .unwrap();
+    assert!(disc.stages.iter().all(|st| st.heads() == heads));
     let d = m.text.feature_dim();
     let text = TextFeatures {
         words: Tensor::random([4, d, 5], Normal(0.0, 1.0), &dev),
@@ -47,30 +50,30 @@ fn heads_effect(run: &std::path::Path) -> (Vec<Option<f32>>, bool) {
             st.word_level().then(|| (with - without).abs().max().into_scalar())
         })
         .collect();
-    (effect, on)
+    (effect, heads)
 }
 
 #[test]
-fn word_level_heads_join_a_resumed_run_and_learn() {
+fn heads_join_a_resumed_run_and_learn() {
     let root = scratch("word-level-d");
     let dev = Default::default();
     let mut cfg = tiny();
     let damsm = quick_damsm(&mut cfg, &root);
-    cfg.train.gan_steps = 12;
+    cfg.train.gan_steps = 16;
     let run = root.join("gan");
 
     // 4 steps with AttnGAN's discriminators.
     let opts = TrainOptions { max_steps: Some(4), ..TrainOptions::new(&run) };
     train_gan::<AD>(&cfg, Some(&damsm), &opts, &dev).unwrap();
-    let (effect, on) = heads_effect(&run);
-    assert!(!on && effect.iter().all(Option::is_none), "{effect:?}");
+    let (effect, heads) = heads_effect(&run);
+    assert!(heads == DiscriminatorHeads::default() && effect.iter().all(Option::is_none), "{effect:?}");
 
     // Resumed with word-level heads: 4 more steps, every stage's head now moves its logit.
     cfg.train.d_word_level = true;
     let resume = TrainOptions { resume: true, max_steps: Some(4), ..TrainOptions::new(&run) };
     train_gan::<AD>(&cfg, None, &resume, &dev).unwrap();
-    let (effect, on) = heads_effect(&run);
-    assert!(on && effect.len() == cfg.model.gan.stages, "{effect:?}");
+    let (effect, heads) = heads_effect(&run);
+    assert!(heads.word_level && effect.len() == cfg.model.gan.stages, "{effect:?}");
     for e in &effect {
         let e = e.expect("every stage has a head");
         assert!(e.is_finite() && e > 1e-4, "a trained head changes the logit: {effect:?}");
@@ -82,7 +85,17 @@ fn word_level_heads_join_a_resumed_run_and_learn() {
     // And switched off again: the heads are dropped, training goes on.
     cfg.train.d_word_level = false;
     train_gan::<AD>(&cfg, None, &resume, &dev).unwrap();
-    let (effect, on) = heads_effect(&run);
-    assert!(!on && effect.iter().all(Option::is_none), "{effect:?}");
+    let (effect, heads) = heads_effect(&run);
+    assert!(heads == DiscriminatorHeads::default() && effect.iter().all(Option::is_none), "{effect:?}");
     assert_eq!(logged(&run, "loss_d").len(), 12);
+    assert!(logged(&run, "d_aux").is_empty());
+
+    // The auxiliary word classifiers: 4 steps with them, which log both of their terms.
+    cfg.train.lambda_aux_classifier = 0.5;
+    train_gan::<AD>(&cfg, None, &resume, &dev).unwrap();
+    let (_, heads) = heads_effect(&run);
+    assert_eq!(heads, DiscriminatorHeads { word_level: false, classifier: true });
+    let (d_aux, g_aux) = (logged(&run, "d_aux"), logged(&run, "g_aux"));
+    assert_eq!((d_aux.len(), g_aux.len(), logged(&run, "loss_d").len()), (4, 4, 16));
+    assert!(d_aux.iter().chain(&g_aux).all(|v| v.is_finite() && *v > 0.0), "{d_aux:?} {g_aux:?}");
 }

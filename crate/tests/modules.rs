@@ -8,7 +8,7 @@ use t2i::config::RunConfig;
 use t2i::data::batcher::tokens_tensor;
 use t2i::models::attngan::Generator;
 use t2i::models::damsm::{ImageEncoder, matching_loss, matching_loss_with_negatives, sentence_scores, word_scores};
-use t2i::models::discriminators::Discriminators;
+use t2i::models::discriminators::{DiscriminatorHeads, Discriminators};
 use t2i::nn::word_attention::WordAttention;
 use t2i::text::rnn_encoder::{RnnEncoder, TextFeatures};
 use t2i::{CpuBackend as B, CpuTrainBackend as AD};
@@ -88,14 +88,16 @@ fn generator_and_discriminator_shapes() {
         }
         assert_eq!(out.mu.dims(), [2, m.gan.cond_dim]);
         let text = TextFeatures { words: w, sentence: s.clone(), pad };
-        for word_level in [false, true] {
-            let disc = Discriminators::<B>::new(&m.gan, &m.text, word_level, &dev);
+        for on in [false, true] {
+            let heads = DiscriminatorHeads { word_level: on, classifier: on };
+            let disc = Discriminators::<B>::new(&m.gan, &m.text, heads, &dev);
             for (i, st) in disc.stages.iter().enumerate() {
                 let f = st.features(out.images[i].clone());
                 assert_eq!(f.top.dims(), [2, m.gan.df * 8, 4, 4]);
                 assert_eq!(f.regions.dims()[2..], [8, 8]);
                 assert_eq!(st.uncond_logits(&f).dims(), [2]);
                 assert_eq!(st.cond_logits(&f, &text).dims(), [2]);
+                assert_eq!(st.word_logits(&f).map(|w| w.dims()), on.then_some([2, m.text.vocab_size]));
             }
         }
     }

@@ -462,6 +462,9 @@ fn run() -> Result<()> {
                 t2i::eval::evaluate::evaluate(&pipe, encoders.as_ref(), &data, &opts)?
             });
             print!("{}", report.table());
+            if let Some(t) = report.shape_confusion_table() {
+                println!("\n{t}");
+            }
             let pairs: Vec<String> = report.held_out_pairs.iter().map(|(p, n)| format!("{p} {n}")).collect();
             if !pairs.is_empty() {
                 println!("held-out pairs among the scenes: {}", pairs.join(", "));
@@ -480,9 +483,9 @@ fn run() -> Result<()> {
                 let damsm = t2i::train::damsm::damsm_from_run::<B>(&dir, &dev)?;
                 let m = dir.model_config();
                 let disc = if dir.checkpoint.has("discriminators") {
-                    let word_level = dir.checkpoint.run_config()?.train.d_word_level;
-                    let fresh =
-                        t2i::models::discriminators::Discriminators::<B>::new(&m.gan, &m.text, word_level, &dev);
+                    use t2i::models::discriminators::{DiscriminatorHeads, Discriminators};
+                    let heads = DiscriminatorHeads::of(&dir.checkpoint.run_config()?.train);
+                    let fresh = Discriminators::<B>::new(&m.gan, &m.text, heads, &dev);
                     Some(dir.checkpoint.load_module("discriminators", fresh, &dev)?)
                 } else {
                     None

@@ -6,12 +6,15 @@
 //!
 //! With `train.d_word_level` each stage's conditional logit also gets a word-level head
 //! (`nn/word_level_discriminator.rs`, after ControlGAN) over the encoder's 8×8 features.
+//! With `train.lambda_aux_classifier` > 0 each stage also predicts the caption's words from its
+//! 4×4 features (`nn/auxiliary_classifier.rs`, after AC-GAN).
 
 use crate::nn::batch_norm::BatchNorm;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
-use crate::config::{GanConfig, TextConfig};
+use crate::config::{GanConfig, TextConfig, TrainConfig};
+use crate::nn::auxiliary_classifier::AuxiliaryClassifier;
 use crate::nn::torch_autograd::{Convolve, leaky_relu};
 use crate::nn::word_level_discriminator::WordLevelHead;
 use crate::nn::{conv3x3, conv4x4_down};
@@ -97,19 +100,44 @@ impl<B: Backend> StageFeatures<B> {
     }
 }
 
+/// The optional heads of the stage discriminators, as a run's `[train]` section asks for them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiscriminatorHeads {
+    /// A word-level head added to the conditional logit (`train.d_word_level`).
+    pub word_level: bool,
+    /// An auxiliary classifier of the caption's words (`train.lambda_aux_classifier` > 0).
+    pub classifier: bool,
+}
+
+impl DiscriminatorHeads {
+    /// The heads that `train` trains.
+    pub fn of(train: &TrainConfig) -> Self {
+        Self { word_level: train.d_word_level, classifier: train.lambda_aux_classifier > 0.0 }
+    }
+}
+
 /// One stage's discriminator: the ×16 encoder, extra down-sampling for 128/256 px, two heads,
-/// and optionally a word-level head added to the conditional one.
+/// optionally a word-level head added to the conditional one and an auxiliary word classifier.
 #[derive(Module, Debug)]
 pub struct StageDiscriminator<B: Backend> {
     encoder: Vec<ConvBnLrelu<B>>,
     uncond: LogitHead<B>,
     cond: LogitHead<B>,
     words: Option<WordLevelHead<B>>,
+    classifier: Option<AuxiliaryClassifier<B>>,
 }
 
 impl<B: Backend> StageDiscriminator<B> {
-    /// `stage` 0, 1, 2 → image side 64, 128, 256; `cond_dim` = sentence and word width.
-    pub fn new(stage: usize, df: usize, cond_dim: usize, word_level: bool, device: &B::Device) -> Self {
+    /// `stage` 0, 1, 2 → image side 64, 128, 256; `cond_dim` = sentence and word width;
+    /// `vocab` = words the auxiliary classifier predicts.
+    pub fn new(
+        stage: usize,
+        df: usize,
+        cond_dim: usize,
+        vocab: usize,
+        heads: DiscriminatorHeads,
+        device: &B::Device,
+    ) -> Self {
         // encode_image_by_16times: 3→df (no BN), df→2df, 2df→4df, 4df→8df, each stride 2.
         let mut encoder = vec![ConvBnLrelu::down(3, df, false, device)];
         for i in 0..3 {
@@ -127,9 +155,25 @@ impl<B: Backend> StageDiscriminator<B> {
             uncond: LogitHead::new(df * 8, None, device),
             cond: LogitHead::new(df * 8, Some(cond_dim), device),
             words: None,
+            classifier: None,
         };
-        d.set_word_level(stage, df, cond_dim, word_level, device);
+        d.set_word_level(stage, df, cond_dim, heads.word_level, device);
+        d.set_classifier(df, vocab, heads.classifier, device);
         d
+    }
+
+    /// Add a freshly initialised auxiliary word classifier over `vocab` words, or remove it.
+    pub fn set_classifier(&mut self, df: usize, vocab: usize, on: bool, device: &B::Device) {
+        self.classifier = match (on, self.classifier.take()) {
+            (true, Some(head)) if head.vocab() == vocab => Some(head),
+            (true, _) => Some(AuxiliaryClassifier::new(df * 8, vocab, device)),
+            (false, _) => None,
+        };
+    }
+
+    /// The heads this discriminator has.
+    pub fn heads(&self) -> DiscriminatorHeads {
+        DiscriminatorHeads { word_level: self.words.is_some(), classifier: self.classifier.is_some() }
     }
 
     /// Add a freshly initialised word-level head (whose logit starts at 0), or remove it.
@@ -164,6 +208,10 @@ impl<B: Backend> StageDiscriminator<B> {
         let top = to_top.iter().fold(regions.clone(), |x, layer| layer.forward(x));
         StageFeatures { top, regions }
     }
+    /// The auxiliary classifier's word logits [B, V] (None without the head).
+    pub fn word_logits(&self, feat: &StageFeatures<B>) -> Option<Tensor<B, 2>> {
+        self.classifier.as_ref().map(|head| head.forward(feat.top.clone()))
+    }
     pub fn uncond_logits(&self, feat: &StageFeatures<B>) -> Tensor<B, 1> {
         self.uncond.forward(feat.top.clone(), None)
     }
@@ -184,16 +232,29 @@ pub struct Discriminators<B: Backend> {
 }
 
 impl<B: Backend> Discriminators<B> {
-    /// Every stage's discriminator, with word-level heads when `word_level` (`train.d_word_level`).
-    pub fn new(gan: &GanConfig, text: &TextConfig, word_level: bool, device: &B::Device) -> Self {
+    /// Every stage's discriminator with the optional `heads` (the classifier predicts
+    /// `text.vocab_size` words).
+    pub fn new(gan: &GanConfig, text: &TextConfig, heads: DiscriminatorHeads, device: &B::Device) -> Self {
         let dim = text.feature_dim();
-        Self { stages: (0..gan.stages).map(|i| StageDiscriminator::new(i, gan.df, dim, word_level, device)).collect() }
+        Self {
+            stages: (0..gan.stages)
+                .map(|i| StageDiscriminator::new(i, gan.df, dim, text.vocab_size, heads, device))
+                .collect(),
+        }
     }
 
-    /// Add fresh word-level heads to every stage, or remove them.
-    pub fn with_word_level(mut self, gan: &GanConfig, text: &TextConfig, on: bool, device: &B::Device) -> Self {
+    /// Give every stage exactly the optional `heads`: missing ones start fresh, extra ones are
+    /// dropped, the rest keep their weights (a run resumed with other `[train]` options).
+    pub fn with_heads(
+        mut self,
+        gan: &GanConfig,
+        text: &TextConfig,
+        heads: DiscriminatorHeads,
+        device: &B::Device,
+    ) -> Self {
         for (i, d) in self.stages.iter_mut().enumerate() {
-            d.set_word_level(i, gan.df, text.feature_dim(), on, device);
+            d.set_word_level(i, gan.df, text.feature_dim(), heads.word_level, device);
+            d.set_classifier(gan.df, text.vocab_size, heads.classifier, device);
         }
         self
     }
@@ -210,11 +271,19 @@ mod tests {
     fn every_stage_reads_8x8_regions() {
         let dev = Default::default();
         for stage in 0..3 {
-            let d = StageDiscriminator::<B>::new(stage, 2, 4, true, &dev);
+            let d = StageDiscriminator::<B>::new(
+                stage,
+                2,
+                4,
+                5,
+                DiscriminatorHeads { word_level: true, classifier: true },
+                &dev,
+            );
             let side = 64 << stage;
             let f = d.features(Tensor::random([1, 3, side, side], Normal(0.0, 1.0), &dev));
             assert_eq!(f.top.dims(), [1, 16, 4, 4], "stage {stage}");
             assert_eq!(f.regions.dims(), [1, 2 * (4 << stage), 8, 8], "stage {stage}");
+            assert_eq!(d.word_logits(&f).map(|w| w.dims()), Some([1, 5]), "stage {stage}");
         }
     }
 
@@ -222,7 +291,7 @@ mod tests {
     fn a_new_word_level_head_leaves_the_logit_unchanged() {
         let dev = Default::default();
         <B as Backend>::seed(&dev, 5);
-        let plain = StageDiscriminator::<B>::new(1, 2, 4, false, &dev);
+        let plain = StageDiscriminator::<B>::new(1, 2, 4, 5, DiscriminatorHeads::default(), &dev);
         let feat = plain.features(Tensor::random([2, 3, 128, 128], Normal(0.0, 1.0), &dev));
         let text = TextFeatures {
             words: Tensor::random([2, 4, 3], Normal(0.0, 1.0), &dev),
@@ -231,6 +300,7 @@ mod tests {
         };
         // (Scored before cloning: burn initialises parameters lazily, on first use.)
         let a: Vec<f32> = plain.cond_logits(&feat, &text).into_data().to_vec().unwrap();
+        let u: Vec<f32> = plain.uncond_logits(&feat).into_data().to_vec().unwrap();
         let mut grown = plain.clone();
         grown.set_word_level(1, 2, 4, true, &dev);
         assert!(grown.word_level() && !plain.word_level());
@@ -238,5 +308,13 @@ mod tests {
         assert_eq!(a, b);
         grown.set_word_level(1, 2, 4, false, &dev);
         assert!(!grown.word_level());
+        // The classifier is a head of its own: adding it leaves both logits as they were.
+        grown.set_classifier(2, 5, true, &dev);
+        assert_eq!(grown.heads(), DiscriminatorHeads { word_level: false, classifier: true });
+        let c: Vec<f32> = grown.cond_logits(&feat, &text).into_data().to_vec().unwrap();
+        assert_eq!(a, c);
+        assert_eq!(grown.uncond_logits(&feat).into_data().to_vec::<f32>().unwrap(), u);
+        assert_eq!(grown.word_logits(&feat).unwrap().dims(), [2, 5]);
+        assert!(plain.word_logits(&feat).is_none());
     }
 }

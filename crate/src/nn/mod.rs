@@ -1,5 +1,6 @@
 //! Building blocks shared by the generators, one concept per file.
 
+pub mod auxiliary_classifier;
 pub mod batch_norm;
 pub mod bilstm;
 pub mod carafe;

@@ -16,7 +16,7 @@ use web_time::Instant;
 use super::checkpoint::Checkpoint;
 use super::damsm::{Damsm, damsm_loss_from, load_damsm, scalar};
 use super::ema::Ema;
-use super::losses::{DiscriminatorTerms, HardNegatives, generator_adv_loss, kl_loss};
+use super::losses::{DiscriminatorTerms, GeneratorTerms, HardNegatives, WordTargets, kl_loss};
 use super::ma_gp::ma_gp;
 use super::metrics_log::MetricsLog;
 use super::perceptual::perceptual_distance;
@@ -32,7 +32,8 @@ use crate::eval::counterfactual::counterfactual_tokens;
 use crate::eval::evaluate::{EvalOptions, evaluate};
 use crate::models::attngan::Generator;
 use crate::models::damsm::ImageEncoder;
-use crate::models::discriminators::Discriminators;
+use crate::models::discriminators::{DiscriminatorHeads, Discriminators};
+use crate::nn::auxiliary_classifier::word_presence;
 use crate::pipeline::{GenerateOptions, Net, Pipeline, attention_sheet};
 use crate::render::sheet::grid;
 use crate::rng::{Stream, normal, rng_for};
@@ -60,17 +61,18 @@ pub fn train_gan<B: AutodiffBackend>(
 
     B::seed(device, t_seed(cfg));
     let mut generator = Generator::<B>::new(&mc.gan, &mc.text, device);
-    let word_level = cfg.train.d_word_level;
-    let mut disc = Discriminators::<B>::new(&mc.gan, &mc.text, word_level, device);
+    let heads = DiscriminatorHeads::of(&cfg.train);
+    let mut disc = Discriminators::<B>::new(&mc.gan, &mc.text, heads, device);
     let mut opt_g = adam(cfg).init::<B, Generator<B>>();
     let mut opt_d = adam(cfg).init::<B, Discriminators<B>>();
     let mut ema: Ema<Inner<B>> = Ema::new(&generator);
     let (mut step, mut elapsed) = (0, 0.0);
     if let Some(ck) = resumed {
-        // A run may switch `train.d_word_level` on (or off) when it resumes: the checkpoint's
-        // discriminators load as they were saved, then gain fresh heads (or lose them).
-        let saved = ck.run_config()?.train.d_word_level;
-        let saved_disc = disc.with_word_level(&mc.gan, &mc.text, saved, device);
+        // A run may switch `train.d_word_level` or the auxiliary classifier on (or off) when
+        // it resumes: the checkpoint's discriminators load as they were saved, then gain fresh
+        // heads (or lose them).
+        let saved = DiscriminatorHeads::of(&ck.run_config()?.train);
+        let saved_disc = disc.with_heads(&mc.gan, &mc.text, saved, device);
         (generator, disc, opt_g, opt_d, ema) = resume_gan::<B, _, _, _, _>(
             &ck,
             "discriminators",
@@ -78,7 +80,7 @@ pub fn train_gan<B: AutodiffBackend>(
             Generator::<Inner<B>>::new(&mc.gan, &mc.text, device),
             device,
         )?;
-        disc = disc.with_word_level(&mc.gan, &mc.text, word_level, device);
+        disc = disc.with_heads(&mc.gan, &mc.text, heads, device);
         (step, elapsed) = (ck.step, ck.elapsed_s);
     }
 
@@ -114,6 +116,11 @@ pub fn train_gan<B: AutodiffBackend>(
         // Discriminators (Eq. 5), on detached fakes; optionally counterfactual mismatches and
         // MA-GP on real matched pairs.
         let hard = t.d_hard_negatives.then(|| hard_negatives::<B>(&text, &host.captions, &vocab, device)).flatten();
+        let word_targets = (t.lambda_aux_classifier > 0.0).then(|| WordTargets {
+            presence: word_presence::<B>(&host.tokens, mc.text.vocab_size, device),
+            weight: t.lambda_aux_classifier,
+        });
+        let mut d_aux: Option<f32> = None;
         let mut d_loss: Option<Tensor<B, 1>> = None;
         let mut terms = [0.0f32; 5];
         let mut hard_term: Option<f32> = None;
@@ -125,10 +132,14 @@ pub fn train_gan<B: AutodiffBackend>(
                 out.images[i].clone().detach(),
                 &caption,
                 hard.as_ref(),
+                word_targets.as_ref(),
             );
             let mut l = dt.total();
             if let Some(h) = &dt.cond_hard {
                 *hard_term.get_or_insert(0.0) += scalar(h.clone());
+            }
+            if let Some(a) = &dt.aux {
+                *d_aux.get_or_insert(0.0) += scalar(a.clone());
             }
             for (acc, term) in terms.iter_mut().zip([dt.real, dt.fake, dt.cond_real, dt.cond_fake, dt.cond_wrong]) {
                 *acc += scalar(term);
@@ -154,14 +165,16 @@ pub fn train_gan<B: AutodiffBackend>(
         disc = opt_d.step(t.lr_d, disc, gd);
 
         // Generator (Eq. 6–7): adversarial terms of every stage + λ·DAMSM on the last + KL,
-        // + λ1·perceptual on the last (region features of the frozen DAMSM image encoder).
-        let mut adv: Option<Tensor<B, 1>> = None;
+        // + λ1·perceptual on the last (region features of the frozen DAMSM image encoder),
+        // + λ_aux·the auxiliary classifiers' loss on every stage.
+        let add = |acc: Option<Tensor<B, 1>>, l: Tensor<B, 1>| Some(acc.map_or(l.clone(), |a| a + l));
+        let (mut adv, mut g_aux): (Option<Tensor<B, 1>>, Option<Tensor<B, 1>>) = (None, None);
         for (i, d) in disc.stages.iter().enumerate() {
-            let l = generator_adv_loss(d, out.images[i].clone(), &caption);
-            adv = Some(match adv {
-                Some(acc) => acc + l,
-                None => l,
-            });
+            let g = GeneratorTerms::new(d, out.images[i].clone(), &caption, word_targets.as_ref());
+            adv = add(adv, g.adv);
+            if let Some(a) = g.aux {
+                g_aux = add(g_aux, a);
+            }
         }
         let adv = adv.ok_or_else(|| Error::Other("no stages".into()))?;
         let fin = out.images.len() - 1;
@@ -177,6 +190,9 @@ pub fn train_gan<B: AutodiffBackend>(
         if let Some(p) = &perceptual {
             g_total = g_total + p.clone();
         }
+        if let Some(a) = &g_aux {
+            g_total = g_total + a.clone();
+        }
         let mut values = vec![
             ("loss_d".to_string(), d_val),
             ("loss_g".to_string(), scalar(g_total.clone())),
@@ -190,6 +206,8 @@ pub fn train_gan<B: AutodiffBackend>(
         values.extend(names.iter().zip(terms).map(|(n, v)| (n.to_string(), v)));
         values.extend(hard_term.map(|v| ("d_hard".to_string(), v)));
         values.extend(penalty.map(|v| ("ma_gp".to_string(), v)));
+        values.extend(d_aux.map(|v| ("d_aux".to_string(), v)));
+        values.extend(g_aux.map(|v| ("g_aux".to_string(), scalar(v))));
         if let Some(p) = perceptual {
             values.push(("perceptual".to_string(), scalar(p)));
         }

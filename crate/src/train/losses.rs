@@ -4,7 +4,8 @@
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softplus};
 
-use crate::models::discriminators::StageDiscriminator;
+use crate::models::discriminators::{StageDiscriminator, StageFeatures};
+use crate::nn::auxiliary_classifier::classifier_loss;
 use crate::text::rnn_encoder::TextFeatures;
 
 /// Binary cross-entropy with logits against a constant target (1 real, 0 fake), mean over
@@ -36,6 +37,24 @@ pub struct DiscriminatorTerms<B: Backend> {
     /// Conditional logit on real images with their captions' one-attribute counterfactuals
     /// (target fake), with `train.d_hard_negatives`.
     pub cond_hard: Option<Tensor<B, 1>>,
+    /// λ_aux · the auxiliary classifier's loss on the real images (with
+    /// `train.lambda_aux_classifier` and a stage that has the head).
+    pub aux: Option<Tensor<B, 1>>,
+}
+
+/// What the auxiliary word classifiers are trained towards (`train.lambda_aux_classifier`):
+/// the batch's word presence [B, V] (`nn/auxiliary_classifier.rs`) and the loss weight.
+#[derive(Clone, Debug)]
+pub struct WordTargets<B: Backend> {
+    pub presence: Tensor<B, 2>,
+    pub weight: f64,
+}
+
+impl<B: Backend> WordTargets<B> {
+    /// λ_aux · L_C of `d`'s classifier on `feat` (None where the stage has no classifier).
+    fn loss(&self, d: &StageDiscriminator<B>, feat: &StageFeatures<B>) -> Option<Tensor<B, 1>> {
+        d.word_logits(feat).map(|logits| classifier_loss(logits, self.presence.clone()).mul_scalar(self.weight))
+    }
 }
 
 /// Counterfactual captions of a batch (`train.d_hard_negatives`): row k changes one word of
@@ -48,13 +67,14 @@ pub struct HardNegatives<B: Backend> {
 
 impl<B: Backend> DiscriminatorTerms<B> {
     /// The terms of one stage's discriminator on a batch, with counterfactual mismatches
-    /// when `hard` is given.
+    /// when `hard` is given and the auxiliary classifier's loss on real images when `words` is.
     pub fn new(
         d: &StageDiscriminator<B>,
         real: Tensor<B, 4>,
         fake: Tensor<B, 4>,
         text: &TextFeatures<B>,
         hard: Option<&HardNegatives<B>>,
+        words: Option<&WordTargets<B>>,
     ) -> Self {
         let b = real.dims()[0];
         let feat_real = d.features(real);
@@ -63,6 +83,7 @@ impl<B: Backend> DiscriminatorTerms<B> {
         let cond_fake = bce_logits(d.cond_logits(&feat_fake, text), false);
         let wrong = d.cond_logits(&feat_real.narrow(0, b - 1), &text.narrow(1, b - 1));
         let cond_hard = hard.map(|h| bce_logits(d.cond_logits(&feat_real.select(h.owner.clone()), &h.text), false));
+        let aux = words.and_then(|w| w.loss(d, &feat_real));
         Self {
             real: bce_logits(d.uncond_logits(&feat_real), true),
             fake: bce_logits(d.uncond_logits(&feat_fake), false),
@@ -70,31 +91,55 @@ impl<B: Backend> DiscriminatorTerms<B> {
             cond_fake,
             cond_wrong: bce_logits(wrong, false),
             cond_hard,
+            aux,
         }
     }
 
     /// The stage's loss, combined as the official code does:
     /// (real + cond_real)/2 + (fake + cond_fake + mismatched)/3, where the mismatched term is
     /// cond_wrong, or the mean of cond_wrong and cond_hard with counterfactuals (so that the
-    /// mismatched pairs weigh as much as in Eq. 5).
+    /// mismatched pairs weigh as much as in Eq. 5), plus the classifier's term when present.
     pub fn total(&self) -> Tensor<B, 1> {
         let mismatched = match &self.cond_hard {
             Some(h) => (self.cond_wrong.clone() + h.clone()).div_scalar(2.0),
             None => self.cond_wrong.clone(),
         };
-        (self.real.clone() + self.cond_real.clone()).div_scalar(2.0)
-            + (self.fake.clone() + self.cond_fake.clone() + mismatched).div_scalar(3.0)
+        let eq5 = (self.real.clone() + self.cond_real.clone()).div_scalar(2.0)
+            + (self.fake.clone() + self.cond_fake.clone() + mismatched).div_scalar(3.0);
+        match &self.aux {
+            Some(aux) => eq5 + aux.clone(),
+            None => eq5,
+        }
     }
 }
 
-/// Eq. 4 for one stage: the generator wants both logits to say "real".
-pub fn generator_adv_loss<B: Backend>(
-    d: &StageDiscriminator<B>,
-    fake: Tensor<B, 4>,
-    text: &TextFeatures<B>,
-) -> Tensor<B, 1> {
-    let feat = d.features(fake);
-    bce_logits(d.uncond_logits(&feat), true) + bce_logits(d.cond_logits(&feat, text), true)
+/// One stage's generator terms: Eq. 4 (both logits should say "real"), and with `words` the
+/// auxiliary classifier's loss on the generated images (AC-GAN's L_C for G: the image should
+/// show its caption's words).
+pub struct GeneratorTerms<B: Backend> {
+    pub adv: Tensor<B, 1>,
+    pub aux: Option<Tensor<B, 1>>,
+}
+
+impl<B: Backend> GeneratorTerms<B> {
+    pub fn new(
+        d: &StageDiscriminator<B>,
+        fake: Tensor<B, 4>,
+        text: &TextFeatures<B>,
+        words: Option<&WordTargets<B>>,
+    ) -> Self {
+        let feat = d.features(fake);
+        let adv = bce_logits(d.uncond_logits(&feat), true) + bce_logits(d.cond_logits(&feat, text), true);
+        Self { aux: words.and_then(|w| w.loss(d, &feat)), adv }
+    }
+
+    /// Eq. 4 plus the classifier's term when present.
+    pub fn total(&self) -> Tensor<B, 1> {
+        match &self.aux {
+            Some(aux) => self.adv.clone() + aux.clone(),
+            None => self.adv.clone(),
+        }
+    }
 }
 
 /// RAT-GAN's discriminator hinge loss (DF-GAN Eq. 1): max(0, 1 − D(x, s)) on real matched
@@ -124,6 +169,8 @@ pub fn hinge_g<B: Backend>(fake: Tensor<B, 1>) -> Tensor<B, 1> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::discriminators::DiscriminatorHeads;
+    use crate::nn::auxiliary_classifier::word_presence;
     type B = crate::CpuBackend;
 
     #[test]
@@ -158,7 +205,7 @@ mod tests {
     #[test]
     fn counterfactual_mismatches_join_the_wrong_pairs() {
         let dev = Default::default();
-        let mut d = StageDiscriminator::<B>::new(0, 4, 8, false, &dev);
+        let mut d = StageDiscriminator::<B>::new(0, 4, 8, 6, DiscriminatorHeads::default(), &dev);
         let real = Tensor::<B, 4>::random([3, 3, 64, 64], burn::tensor::Distribution::Uniform(-1.0, 1.0), &dev);
         let fake = Tensor::<B, 4>::random([3, 3, 64, 64], burn::tensor::Distribution::Uniform(-1.0, 1.0), &dev);
         let text = text_with(Tensor::<B, 2>::random([3, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &dev));
@@ -173,8 +220,8 @@ mod tests {
             if word_level {
                 d = d.map(&mut Perturb);
             }
-            let plain = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, None);
-            let with = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, Some(&hard));
+            let plain = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, None, None);
+            let with = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, Some(&hard), None);
             assert!(plain.cond_hard.is_none());
             // Every other term is unchanged.
             for (a, b) in [(plain.real.clone(), with.real.clone()), (plain.cond_wrong.clone(), with.cond_wrong.clone())]
@@ -214,7 +261,7 @@ mod tests {
         type AD = crate::CpuTrainBackend;
         let dev = Default::default();
         <AD as Backend>::seed(&dev, 7);
-        let mut d = StageDiscriminator::<AD>::new(0, 4, 8, false, &dev);
+        let mut d = StageDiscriminator::<AD>::new(0, 4, 8, 6, DiscriminatorHeads::default(), &dev);
         let real = Tensor::<AD, 4>::random([4, 3, 64, 64], Uniform(-1.0, 1.0), &dev);
         let fake = Tensor::<AD, 4>::random([4, 3, 64, 64], Uniform(-1.0, 1.0), &dev);
         let sentence = Tensor::<AD, 2>::random([4, 8], Normal(0.0, 1.0), &dev);
@@ -238,7 +285,7 @@ mod tests {
         let mut opt = AdamConfig::new().init::<AD, StageDiscriminator<AD>>();
         let mut hard_loss = Vec::new();
         for _ in 0..40 {
-            let terms = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, Some(&hard));
+            let terms = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, Some(&hard), None);
             hard_loss.push(terms.cond_hard.clone().unwrap().into_scalar());
             let grads = GradientsParams::from_grads(terms.total().backward(), &d);
             d = opt.step(2e-3, d, grads);
@@ -246,6 +293,50 @@ mod tests {
         let (first, last) = (hard_loss[0], hard_loss[39]);
         assert!(last < first * 0.5, "counterfactual term {first} → {last}");
         assert_eq!(ranked(&d), 4, "every image should prefer its own caption");
+    }
+
+    /// The classifier's term: on real images only for D, on the generated ones for G, weighted,
+    /// and its gradient reaches the generated image.
+    #[test]
+    fn auxiliary_classifier_terms() {
+        use burn::tensor::Distribution::{Normal, Uniform};
+        type AD = crate::CpuTrainBackend;
+        let dev = Default::default();
+        let heads = DiscriminatorHeads { word_level: false, classifier: true };
+        let d = StageDiscriminator::<AD>::new(0, 4, 8, 6, heads, &dev);
+        let real = Tensor::<AD, 4>::random([3, 3, 64, 64], Uniform(-1.0, 1.0), &dev);
+        let fake = Tensor::<AD, 4>::random([3, 3, 64, 64], Uniform(-1.0, 1.0), &dev).require_grad();
+        let text = text_with(Tensor::<AD, 2>::random([3, 8], Normal(0.0, 1.0), &dev));
+        let presence = word_presence::<AD>(&[vec![1, 4], vec![2], vec![5, 3, 1]], 6, &dev);
+        let words = WordTargets { presence: presence.clone(), weight: 0.5 };
+        let v = |t: Tensor<AD, 1>| t.into_scalar();
+
+        let plain = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, None, None);
+        let with = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, None, Some(&words));
+        assert!(plain.aux.is_none());
+        let expect = 0.5 * v(classifier_loss(d.word_logits(&d.features(real.clone())).unwrap(), presence.clone()));
+        let got = v(with.aux.clone().unwrap());
+        assert!(expect > 0.0 && (got - expect).abs() < 1e-5, "{got} vs {expect}");
+        assert!((v(with.total()) - v(plain.total()) - got).abs() < 1e-4);
+        // Not on the generated images: another fake leaves D's term as it was.
+        let other = Tensor::<AD, 4>::random([3, 3, 64, 64], Uniform(-1.0, 1.0), &dev);
+        let again = DiscriminatorTerms::new(&d, real.clone(), other, &text, None, Some(&words));
+        assert!((v(again.aux.unwrap()) - got).abs() < 1e-6);
+
+        // G: the term is the classifier's loss on the generated images, and it moves them.
+        let g = GeneratorTerms::new(&d, fake.clone(), &text, Some(&words));
+        let g_plain = GeneratorTerms::new(&d, fake.clone(), &text, None);
+        assert!(g_plain.aux.is_none());
+        let expect = 0.5 * v(classifier_loss(d.word_logits(&d.features(fake.clone())).unwrap(), presence));
+        let got = v(g.aux.clone().unwrap());
+        assert!((got - expect).abs() < 1e-5, "{got} vs {expect}");
+        assert!((v(g.total()) - v(g_plain.adv.clone()) - got).abs() < 1e-4);
+        let grads = g.aux.unwrap().backward();
+        let grad = fake.grad(&grads).expect("the generated image gets a gradient");
+        assert!(grad.abs().sum().into_scalar() > 0.0);
+        // A stage without the head adds nothing even when asked.
+        let bare = StageDiscriminator::<AD>::new(0, 4, 8, 6, DiscriminatorHeads::default(), &dev);
+        assert!(GeneratorTerms::new(&bare, fake, &text, Some(&words)).aux.is_none());
     }
 
     #[test]
