@@ -11,9 +11,11 @@ use burn::tensor::Distribution::Normal;
 use common::{logged, quick_damsm, scratch, tiny};
 use t2i::CpuBackend as B;
 use t2i::CpuTrainBackend as AD;
+use t2i::eval::counterfactual::counterfactual_probe;
 use t2i::models::discriminators::{DiscriminatorHeads, Discriminators};
 use t2i::text::rnn_encoder::TextFeatures;
 use t2i::train::TrainOptions;
+use t2i::train::damsm::damsm_from_run;
 use t2i::train::gan::train_gan;
 use t2i::train::run_dir::RunDir;
 
@@ -98,4 +100,20 @@ fn heads_join_a_resumed_run_and_learn() {
     let (d_aux, g_aux) = (logged(&run, "d_aux"), logged(&run, "g_aux"));
     assert_eq!((d_aux.len(), g_aux.len(), logged(&run, "loss_d").len()), (4, 4, 16));
     assert!(d_aux.iter().chain(&g_aux).all(|v| v.is_finite() && *v > 0.0), "{d_aux:?} {g_aux:?}");
+
+    // `t2i probe` scores each stage's classifier too (the log-likelihood of the caption's words).
+    let dir = RunDir::open(&run).unwrap();
+    let m = dir.model_config();
+    let fresh = Discriminators::<B>::new(&m.gan, &m.text, heads, &dev);
+    let disc = dir.checkpoint.load_module("discriminators", fresh, &dev).unwrap();
+    let damsm = damsm_from_run::<B>(&dir, &dev).unwrap();
+    let source = t2i::train::test_source(&dir.config, vec![m.damsm.image_size]).unwrap();
+    let sizes = m.gan.output_sizes();
+    let report = counterfactual_probe(&damsm, Some((&disc, sizes.clone())), &source, 12, &dev).unwrap();
+    assert_eq!(report.classifier_sizes, sizes);
+    for r in &report.rows {
+        assert_eq!(r.classifiers.len(), sizes.len(), "{}", report.table());
+        assert!(r.scenes == 0 || r.classifiers.iter().all(|v| (0.0..=1.0).contains(v)), "{}", report.table());
+    }
+    assert!(report.table().contains("D64 class"), "{}", report.table());
 }

@@ -8,7 +8,9 @@
 //! score (Eq. 10, which drives the generator's word loss), and each stage discriminator's
 //! conditional logit (Eq. 5's D_i(x, ē)). An attribute no signal sees cannot be learned from
 //! them, whatever the number of steps; one the 64-px discriminator misses is left to the later
-//! stages' word attention. Shapes only: changing a word needs the dataset's caption grammar.
+//! stages' word attention. A discriminator with an auxiliary word classifier
+//! (`train.lambda_aux_classifier`) is also scored by the log-likelihood its classifier gives
+//! the caption's words. Shapes only: changing a word needs the dataset's caption grammar.
 
 use burn::prelude::*;
 use serde::Serialize;
@@ -19,6 +21,7 @@ use crate::data::source::DataSource;
 use crate::error::{Error, Result};
 use crate::models::damsm::word_scores;
 use crate::models::discriminators::Discriminators;
+use crate::nn::auxiliary_classifier::{log_likelihood, word_presence};
 use crate::text::vocab::Vocab;
 use crate::train::damsm::Damsm;
 
@@ -123,6 +126,9 @@ pub struct Sensitivity {
     pub damsm_words: f64,
     /// One per stage discriminator (64, 128, … px); empty without discriminators.
     pub discriminators: Vec<f64>,
+    /// One per stage discriminator with an auxiliary word classifier (`classifier_sizes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classifiers: Vec<f64>,
 }
 
 /// The probe's result: one row per attribute.
@@ -131,6 +137,9 @@ pub struct CounterfactualReport {
     pub rows: Vec<Sensitivity>,
     /// Image side of each discriminator column.
     pub discriminator_sizes: Vec<usize>,
+    /// Image side of each classifier column.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classifier_sizes: Vec<usize>,
 }
 
 impl CounterfactualReport {
@@ -143,6 +152,9 @@ impl CounterfactualReport {
         for s in &self.discriminator_sizes {
             out += &format!(" {:>10}", format!("D{s} cond"));
         }
+        for s in &self.classifier_sizes {
+            out += &format!(" {:>10}", format!("D{s} class"));
+        }
         out.push('\n');
         for r in &self.rows {
             out += &format!(
@@ -153,7 +165,7 @@ impl CounterfactualReport {
                 100.0 * r.damsm_sentence,
                 100.0 * r.damsm_words
             );
-            for d in &r.discriminators {
+            for d in r.discriminators.iter().chain(&r.classifiers) {
                 out += &format!(" {:>9.1}%", 100.0 * d);
             }
             out.push('\n');
@@ -162,8 +174,9 @@ impl CounterfactualReport {
     }
 }
 
-/// Scores of (image i, caption i) pairs, one per scorer: DAMSM sentence, DAMSM words, then
-/// each discriminator; and the captions' sentence vectors [n, D].
+/// Scores of (image i, caption i) pairs, one per scorer: DAMSM sentence, DAMSM words, each
+/// discriminator's conditional logit, then each auxiliary classifier's log-likelihood; and the
+/// captions' sentence vectors [n, D].
 struct Scores<B: Backend>(Vec<Vec<f32>>, Tensor<B, 2>);
 
 fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
@@ -209,10 +222,16 @@ fn score_pairs<B: Backend>(
     };
     let mut out = vec![to_vec(cos)?, diagonal];
     if let Some(disc) = disc {
+        let mut classified = Vec::new();
         for (d, &side) in disc.stages.iter().zip(sizes) {
             let feat = d.features(real_images(source, indices, side, device)?);
             out.push(to_vec(d.cond_logits(&feat, &text))?);
+            if let Some(logits) = d.word_logits(&feat) {
+                let presence = word_presence::<B>(&rows, logits.dims()[1], device);
+                classified.push(to_vec(log_likelihood(logits, presence))?);
+            }
         }
+        out.extend(classified);
     }
     Ok(Scores(out, text.sentence))
 }
@@ -246,6 +265,9 @@ pub fn counterfactual_probe<B: Backend>(
         Some((d, s)) => (Some(d), s),
         None => (None, Vec::new()),
     };
+    let classifier_sizes: Vec<usize> = disc
+        .map(|d| d.stages.iter().zip(&sizes).filter(|(st, _)| st.heads().classifier).map(|(_, &s)| s).collect())
+        .unwrap_or_default();
     let mut rows = Vec::new();
     for attr in Attribute::ALL {
         let mut picked = Vec::new();
@@ -259,7 +281,7 @@ pub fn counterfactual_probe<B: Backend>(
                 changed.push(cf);
             }
         }
-        let mut wins = vec![0.0f64; 2 + sizes.len()];
+        let mut wins = vec![0.0f64; 2 + sizes.len() + classifier_sizes.len()];
         let mut moved = 0.0f64;
         for ((idx, t), c) in picked.chunks(32).zip(truth.chunks(32)).zip(changed.chunks(32)) {
             let Scores(a, sa) = score_pairs(damsm, disc, &sizes, source, idx, t, vocab, device)?;
@@ -288,10 +310,11 @@ pub fn counterfactual_probe<B: Backend>(
             sentence_change: share(moved),
             damsm_sentence: share(wins[0]),
             damsm_words: share(wins[1]),
-            discriminators: wins[2..].iter().map(|&w| share(w)).collect(),
+            discriminators: wins[2..2 + sizes.len()].iter().map(|&w| share(w)).collect(),
+            classifiers: wins[2 + sizes.len()..].iter().map(|&w| share(w)).collect(),
         });
     }
-    Ok(CounterfactualReport { rows, discriminator_sizes: sizes })
+    Ok(CounterfactualReport { rows, discriminator_sizes: sizes, classifier_sizes })
 }
 
 #[cfg(test)]

@@ -48,11 +48,17 @@ impl<B: Backend> AuxiliaryClassifier<B> {
     }
 }
 
-/// Multi-label L_C: Σ_words BCE(logit, present), averaged over the batch. Logits and presence
-/// are [B, V]; BCE with logits is softplus(x) − x·y (stable for any x).
+/// Log-likelihood of each image's word presence [B, V] under the head's logits [B, V]:
+/// Σ_words y·log σ(x) + (1 − y)·log(1 − σ(x)) = Σ_words x·y − softplus(x) (stable for any x).
+pub fn log_likelihood<B: Backend>(logits: Tensor<B, 2>, presence: Tensor<B, 2>) -> Tensor<B, 1> {
+    let b = logits.dims()[0];
+    (logits.clone() * presence - softplus(logits, 1.0)).sum_dim(1).reshape([b])
+}
+
+/// Multi-label L_C: Σ_words BCE(logit, present), averaged over the batch (the negative mean
+/// of [`log_likelihood`]).
 pub fn classifier_loss<B: Backend>(logits: Tensor<B, 2>, presence: Tensor<B, 2>) -> Tensor<B, 1> {
-    let b = logits.dims()[0] as f64;
-    (softplus(logits.clone(), 1.0) - logits * presence).sum().div_scalar(b)
+    log_likelihood(logits, presence).mean().neg()
 }
 
 /// Which vocabulary words each caption holds: [B, V], 1 where word id k occurs in row i's
