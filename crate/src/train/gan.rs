@@ -120,6 +120,12 @@ pub fn train_gan<B: AutodiffBackend>(
             presence: word_presence::<B>(&host.tokens, mc.text.vocab_size, device),
             weight: t.lambda_aux_classifier,
         });
+        let add = |acc: Option<Tensor<B, 1>>, l: Tensor<B, 1>| {
+            Some(match acc {
+                Some(a) => a + l,
+                None => l,
+            })
+        };
         let mut d_aux: Option<f32> = None;
         let mut d_loss: Option<Tensor<B, 1>> = None;
         let mut terms = [0.0f32; 5];
@@ -154,10 +160,7 @@ pub fn train_gan<B: AutodiffBackend>(
                 *penalty.get_or_insert(0.0) += scalar(gp.clone());
                 l = l + gp;
             }
-            d_loss = Some(match d_loss {
-                Some(acc) => acc + l,
-                None => l,
-            });
+            d_loss = add(d_loss, l);
         }
         let d_loss = d_loss.ok_or_else(|| Error::Other("no stages".into()))?;
         let d_val = scalar(d_loss.clone());
@@ -167,16 +170,17 @@ pub fn train_gan<B: AutodiffBackend>(
         // Generator (Eq. 6–7): adversarial terms of every stage + λ·DAMSM on the last + KL,
         // + λ1·perceptual on the last (region features of the frozen DAMSM image encoder),
         // + λ_aux·the auxiliary classifiers' loss on every stage.
-        let add = |acc: Option<Tensor<B, 1>>, l: Tensor<B, 1>| Some(acc.map_or(l.clone(), |a| a + l));
-        let (mut adv, mut g_aux): (Option<Tensor<B, 1>>, Option<Tensor<B, 1>>) = (None, None);
+        let mut stage_terms: Option<Tensor<B, 1>> = None;
+        let (mut adv, mut g_aux) = (0.0f32, None::<f32>);
         for (i, d) in disc.stages.iter().enumerate() {
             let g = GeneratorTerms::new(d, out.images[i].clone(), &caption, word_targets.as_ref());
-            adv = add(adv, g.adv);
-            if let Some(a) = g.aux {
-                g_aux = add(g_aux, a);
+            adv += scalar(g.adv.clone());
+            if let Some(a) = &g.aux {
+                *g_aux.get_or_insert(0.0) += scalar(a.clone());
             }
+            stage_terms = add(stage_terms, g.total());
         }
-        let adv = adv.ok_or_else(|| Error::Other("no stages".into()))?;
+        let stage_terms = stage_terms.ok_or_else(|| Error::Other("no stages".into()))?;
         let fin = out.images.len() - 1;
         let fake_feats = image.forward(out.images[fin].clone());
         let perceptual = (t.lambda_perceptual > 0.0).then(|| {
@@ -186,17 +190,14 @@ pub fn train_gan<B: AutodiffBackend>(
         let dl = damsm_loss_from(fake_feats, words, sentence, pad, &batch.same_class, &mc.damsm);
         let (w_l, s_l) = (dl.words().mul_scalar(t.lambda), dl.sentence().mul_scalar(t.lambda));
         let kl = kl_loss(out.mu, out.logvar);
-        let mut g_total = adv.clone() + w_l.clone() + s_l.clone() + kl.clone();
+        let mut g_total = stage_terms + w_l.clone() + s_l.clone() + kl.clone();
         if let Some(p) = &perceptual {
             g_total = g_total + p.clone();
-        }
-        if let Some(a) = &g_aux {
-            g_total = g_total + a.clone();
         }
         let mut values = vec![
             ("loss_d".to_string(), d_val),
             ("loss_g".to_string(), scalar(g_total.clone())),
-            ("g_adv".to_string(), scalar(adv)),
+            ("g_adv".to_string(), adv),
             ("w_loss".to_string(), scalar(w_l)),
             ("s_loss".to_string(), scalar(s_l)),
             ("kl".to_string(), scalar(kl)),
@@ -207,7 +208,7 @@ pub fn train_gan<B: AutodiffBackend>(
         values.extend(hard_term.map(|v| ("d_hard".to_string(), v)));
         values.extend(penalty.map(|v| ("ma_gp".to_string(), v)));
         values.extend(d_aux.map(|v| ("d_aux".to_string(), v)));
-        values.extend(g_aux.map(|v| ("g_aux".to_string(), scalar(v))));
+        values.extend(g_aux.map(|v| ("g_aux".to_string(), v)));
         if let Some(p) = perceptual {
             values.push(("perceptual".to_string(), scalar(p)));
         }
