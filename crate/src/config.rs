@@ -237,6 +237,12 @@ pub struct TrainConfig {
     /// negatives, as NegCLIP, Yuksekgonul et al. 2023). Off by default (AttnGAN's loss).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub damsm_hard_negatives: bool,
+    /// DAMSM training: keep the text encoder fixed and train only the image encoder. With
+    /// `t2i train damsm --init <GAN run>` this sharpens the image side of a GAN run's DAMSM
+    /// while the word and sentence features its generator is conditioned on stay exactly as
+    /// they are. Off by default (AttnGAN trains both encoders jointly).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub damsm_freeze_text: bool,
     /// GAN training on Shapes: each conditional discriminator also scores every real image
     /// with its caption's one-attribute counterfactuals (`eval/counterfactual.rs`) as
     /// mismatched pairs, beside Eq. 5's random ones, so that D_i(x, ē) must bind colour,
@@ -244,6 +250,15 @@ pub struct TrainConfig {
     /// Off by default (AttnGAN's loss).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub d_hard_negatives: bool,
+    /// AttnGAN-family GANs on Shapes: the generator's DAMSM term (Eq. 7) also ranks each
+    /// generated image's caption above that caption's one-attribute counterfactuals, as
+    /// `damsm_hard_negatives` does for real images in pretraining. Eq. 7's negatives are the
+    /// batch's other captions, which nearly always differ in colour or place as well, so the
+    /// term rarely asks a generated image to show its shape; a counterfactual that changes
+    /// only "star" to "circle" does. May be switched on when a run resumes. Off by default
+    /// (AttnGAN's loss).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub g_hard_negatives: bool,
     /// AttnGAN-family GANs: every stage discriminator's conditional logit also gets a
     /// word-level head (after ControlGAN, Li et al. 2019 §3.3; `nn/word_level_discriminator.rs`)
     /// in which each word attends over the 8×8 image regions. May be switched on when a run
@@ -395,9 +410,11 @@ impl RunConfig {
             return Err(Error::config("train.lambda_perceptual", format!("{} must be ≥ 0", t.lambda_perceptual)));
         }
         positive("train.rnn_grad_clip", t.rnn_grad_clip)?;
-        for (key, on) in
-            [("train.damsm_hard_negatives", t.damsm_hard_negatives), ("train.d_hard_negatives", t.d_hard_negatives)]
-        {
+        for (key, on) in [
+            ("train.damsm_hard_negatives", t.damsm_hard_negatives),
+            ("train.d_hard_negatives", t.d_hard_negatives),
+            ("train.g_hard_negatives", t.g_hard_negatives),
+        ] {
             if on && self.data.kind != "shapes" {
                 return Err(Error::config(
                     key,
@@ -429,6 +446,15 @@ impl RunConfig {
                     ),
                 ));
             }
+        }
+        if t.g_hard_negatives && self.model.gan.single_stage() {
+            return Err(Error::config(
+                "train.g_hard_negatives",
+                format!(
+                    "is for the AttnGAN-family generators; model.gan.variant {:?} has none",
+                    self.model.gan.variant
+                ),
+            ));
         }
         if t.eval_every > 0 && t.eval_scenes < 2 {
             return Err(Error::config("train.eval_scenes", "must be at least 2 when train.eval_every is set"));
@@ -729,6 +755,28 @@ mod tests {
         layout.train.lambda_aux_classifier = 0.5;
         let err = layout.validate().unwrap_err().to_string();
         assert!(err.contains("train.lambda_aux_classifier") && err.contains("layout"), "{err}");
+    }
+
+    #[test]
+    fn generator_hard_negatives_and_frozen_text_are_validated_and_round_trip() {
+        let mut cfg = RunConfig::preset("tiny").unwrap();
+        assert!(!cfg.train.g_hard_negatives && !cfg.train.damsm_freeze_text);
+        assert!(!cfg.to_toml().contains("g_hard_negatives") && !cfg.to_toml().contains("freeze_text"));
+        cfg.train.g_hard_negatives = true;
+        cfg.train.damsm_freeze_text = true;
+        cfg.validate().unwrap();
+        let text = cfg.to_toml();
+        assert!(text.contains("g_hard_negatives = true") && text.contains("damsm_freeze_text = true"), "{text}");
+        assert_eq!(RunConfig::from_toml(&text, Path::new("r")).unwrap(), cfg);
+        let mut rat = cfg.clone();
+        rat.model.gan.variant = "ratgan".into();
+        let err = rat.validate().unwrap_err().to_string();
+        assert!(err.contains("train.g_hard_negatives") && err.contains("ratgan"), "{err}");
+        let mut folder = cfg.clone();
+        folder.data.kind = "folder".into();
+        folder.data.path = Some(PathBuf::from("x"));
+        let err = folder.validate().unwrap_err().to_string();
+        assert!(err.contains("train.g_hard_negatives"), "{err}");
     }
 
     #[test]

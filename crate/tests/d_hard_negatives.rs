@@ -1,5 +1,6 @@
 //! `train.d_hard_negatives` in the GAN loops: real images paired with their captions'
-//! one-attribute counterfactuals join the mismatched pairs of AttnGAN and RAT-GAN. (Its own test binary: backend
+//! one-attribute counterfactuals join the mismatched pairs of AttnGAN and RAT-GAN; and
+//! `train.g_hard_negatives`, the same counterfactuals in the generator's DAMSM term. (Its own test binary: backend
 //! seeding is process-wide, so no other training may run beside it.)
 
 mod common;
@@ -35,6 +36,20 @@ fn counterfactual_pairs_join_both_gan_loops() {
     let plain = root.join("plain");
     train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&plain), &dev).unwrap();
     assert!(logged(&plain, "d_hard").is_empty());
+
+    // `train.g_hard_negatives`: the generator's DAMSM term also ranks each caption above its
+    // counterfactuals. The first step is the plain run's up to that term (same seed, data and
+    // discriminator update), and more negatives can only raise the image→caption loss.
+    cfg.train.g_hard_negatives = true;
+    let g_hard = root.join("g-hard");
+    train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&g_hard), &dev).unwrap();
+    assert!(logged(&g_hard, "d_hard").is_empty(), "the discriminators are untouched");
+    assert_eq!(logged(&g_hard, "loss_d")[0], logged(&plain, "loss_d")[0]);
+    for key in ["w_loss", "s_loss"] {
+        let (with, without) = (logged(&g_hard, key)[0], logged(&plain, key)[0]);
+        assert!(with.is_finite() && with > without, "{key}: {with} with counterfactuals, {without} without");
+    }
+    cfg.train.g_hard_negatives = false;
 
     // RAT-GAN takes the option into its hinge loss.
     cfg.train.d_hard_negatives = true;

@@ -280,12 +280,21 @@ struct TrainArgs {
 #[derive(Subcommand)]
 enum TrainCmd {
     /// Pretrain the DAMSM text and image encoders.
-    Damsm(TrainArgs),
+    Damsm {
+        #[command(flatten)]
+        args: TrainArgs,
+        /// Start a new DAMSM run from the encoders (and vocabulary) of this DAMSM or GAN run
+        /// directory instead of from scratch; with `train.damsm_freeze_text` only the image
+        /// encoder learns. Its result can replace a GAN run's DAMSM: `train gan --resume --damsm`.
+        #[arg(long)]
+        init: Option<PathBuf>,
+    },
     /// Train the GAN with frozen DAMSM encoders.
     Gan {
         #[command(flatten)]
         args: TrainArgs,
-        /// The DAMSM run directory (needed for a new run).
+        /// The DAMSM run directory: needed for a new run; with --resume its encoders replace
+        /// the checkpoint's (same vocabulary and text, image-encoder and data config).
         #[arg(long)]
         damsm: Option<PathBuf>,
     },
@@ -386,11 +395,12 @@ fn run() -> Result<()> {
             println!("{}", t2i::data::check::check(&kind, &path)?);
         }
         Cmd::Train { what } => {
-            let (args, damsm) = match &what {
-                TrainCmd::Damsm(a) => (a, None),
-                TrainCmd::Gan { args, damsm } => (args, Some(damsm.clone())),
+            let (args, damsm, init) = match &what {
+                TrainCmd::Damsm { args, init } => (args, None, init.clone()),
+                TrainCmd::Gan { args, damsm } => (args, Some(damsm.clone()), None),
             };
-            let (cfg, opts) = train_options(args)?;
+            let (cfg, mut opts) = train_options(args)?;
+            opts.init = init;
             let summary = with_backend!(args.device, B, dev, {
                 match &damsm {
                     None => t2i::train::damsm::train_damsm::<burn::backend::Autodiff<B>>(&cfg, &opts, &dev)?,

@@ -26,7 +26,7 @@ use crate::models::damsm::{
     ImageEncoder, ImageFeatures, matching_loss, matching_loss_with_negatives, sentence_scores, word_scores,
 };
 use crate::rng::{Stream, rng_for};
-use crate::text::rnn_encoder::RnnEncoder;
+use crate::text::rnn_encoder::{RnnEncoder, TextFeatures};
 use crate::text::vocab::Vocab;
 
 /// Trained DAMSM encoders on the inference backend.
@@ -81,6 +81,34 @@ pub fn damsm_loss_from<B: Backend>(
     DamsmLoss { w0, w1, s0, s1 }
 }
 
+/// [`damsm_loss_from`] whose image→caption terms (words and sentence) also rank each image's
+/// caption above its hard negatives: `extra` holds more captions, row k a counterfactual of
+/// the caption of image `owner[k]`, against which only that image is scored.
+#[allow(clippy::too_many_arguments)]
+pub fn damsm_loss_with_negatives<B: Backend>(
+    feats: ImageFeatures<B>,
+    words: Tensor<B, 3>,
+    sentence: Tensor<B, 2>,
+    pad: Tensor<B, 2, Bool>,
+    same_class: &[Vec<bool>],
+    extra: &TextFeatures<B>,
+    owner: &[usize],
+    cfg: &crate::config::DamsmConfig,
+) -> DamsmLoss<B> {
+    let word = word_scores(feats.regions.clone(), words, pad, cfg);
+    let sent = sentence_scores(feats.global.clone(), sentence, cfg);
+    let (_, w1) = matching_loss(word.clone(), same_class);
+    let (_, s1) = matching_loss(sent.clone(), same_class);
+    let extra_words = word_scores(feats.regions, extra.words.clone(), extra.pad.clone(), cfg);
+    let extra_sentences = sentence_scores(feats.global, extra.sentence.clone(), cfg);
+    DamsmLoss {
+        w0: matching_loss_with_negatives(word, same_class, extra_words, owner),
+        w1,
+        s0: matching_loss_with_negatives(sent, same_class, extra_sentences, owner),
+        s1,
+    }
+}
+
 /// Train (or resume) DAMSM into `opts.out`.
 pub fn train_damsm<B: AutodiffBackend>(
     cfg: &RunConfig,
@@ -88,12 +116,23 @@ pub fn train_damsm<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<TrainSummary> {
     let source = train_source(cfg, vec![cfg.model.damsm.image_size])?;
-    let vocab = prepare_run_dir(cfg, opts, None, &source)?;
+    // A new run started from another run's encoders is checked before anything is written.
+    let init = match (&opts.init, opts.resume) {
+        (Some(dir), false) => Some(init_from::<B>(cfg, dir, device)?),
+        _ => None,
+    };
+    let vocab_from = opts.init.as_ref().filter(|_| !opts.resume).map(|d| d.join("vocab.json"));
+    let vocab = prepare_run_dir(cfg, opts, vocab_from.as_deref(), &source)?;
     let mut model_cfg = cfg.model.clone();
     model_cfg.text.vocab_size = vocab.len();
     B::seed(device, cfg.train.seed);
-    let mut text = RnnEncoder::<B>::new(&model_cfg.text, device);
-    let mut image = ImageEncoder::<B>::new(&model_cfg.damsm, &model_cfg.text, device);
+    let (mut text, mut image) = match init {
+        Some(d) => (d.text, d.image),
+        None => (
+            RnnEncoder::<B>::new(&model_cfg.text, device),
+            ImageEncoder::<B>::new(&model_cfg.damsm, &model_cfg.text, device),
+        ),
+    };
     let mut opt_text = adam(cfg).init::<B, RnnEncoder<B>>();
     let mut opt_image = adam(cfg).init::<B, ImageEncoder<B>>();
     let ckpt_path = opts.out.join("checkpoint.t2i");
@@ -113,6 +152,11 @@ pub fn train_damsm<B: AutodiffBackend>(
         step = ck.step;
         elapsed = ck.elapsed_s;
         log.truncate_after(step)?;
+    }
+    let freeze_text = cfg.train.damsm_freeze_text;
+    if freeze_text {
+        // No gradient is tracked through the text encoder: only the image encoder learns.
+        text = text.no_grad();
     }
     let total = cfg.train.damsm_steps;
     let end = opts.max_steps.map_or(total, |m| (step + m).min(total));
@@ -154,10 +198,12 @@ pub fn train_damsm<B: AutodiffBackend>(
         let values = vec![("w_loss".to_string(), scalar(wl)), ("s_loss".to_string(), scalar(sl))];
         check_finite(step + 1, &values)?;
         let mut grads = loss.backward();
-        let mut g_text = GradientsParams::from_module(&mut grads, &text);
-        super::grad_clip::clip_global_norm(&mut g_text, &text, cfg.train.rnn_grad_clip);
+        if !freeze_text {
+            let mut g_text = GradientsParams::from_module(&mut grads, &text);
+            super::grad_clip::clip_global_norm(&mut g_text, &text, cfg.train.rnn_grad_clip);
+            text = opt_text.step(lr, text, g_text);
+        }
         let g_image = GradientsParams::from_module(&mut grads, &image);
-        text = opt_text.step(lr, text, g_text);
         image = opt_image.step(lr, image, g_image);
         step += 1;
         let dt = t0.elapsed().as_secs_f64();
@@ -198,6 +244,26 @@ pub fn train_damsm<B: AutodiffBackend>(
     Ok(TrainSummary { step, interrupted, last_losses: last, skipped_images: source.unreadable_images() })
 }
 
+/// The encoders of the run in `dir` (DAMSM or GAN) to start a new DAMSM run from: its text,
+/// image-encoder and data config must be this config's.
+fn init_from<B: AutodiffBackend>(cfg: &RunConfig, dir: &Path, device: &B::Device) -> Result<Damsm<B>> {
+    let d = load_damsm::<B>(dir, device)?;
+    check_same_encoders(cfg, &d.config, dir)?;
+    Ok(d)
+}
+
+/// Encoders made under `other` can serve a run configured by `cfg`: same text encoder, image
+/// encoder and data.
+pub(crate) fn check_same_encoders(cfg: &RunConfig, other: &RunConfig, dir: &Path) -> Result<()> {
+    if other.model.text != cfg.model.text || other.model.damsm != cfg.model.damsm || other.data != cfg.data {
+        return Err(Error::Other(format!(
+            "{}: its text encoder, image encoder or data config differ from this config",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The DAMSM loss with `train.damsm_hard_negatives`: the image→caption terms (words and
 /// sentence) also rank each image's caption above its one-attribute counterfactuals.
 #[allow(clippy::too_many_arguments)]
@@ -206,34 +272,18 @@ fn hard_negative_loss<B: AutodiffBackend>(
     image: &ImageEncoder<B>,
     host: &HostBatch,
     batch: &crate::data::batcher::Batch<B>,
-    feats: crate::text::rnn_encoder::TextFeatures<B>,
+    feats: TextFeatures<B>,
     vocab: &Vocab,
     cfg: &crate::config::DamsmConfig,
     device: &B::Device,
 ) -> DamsmLoss<B> {
     let (owner, rows) = counterfactual_tokens(&host.captions, vocab);
     let img = image.forward(batch.images[0].clone());
-    let words = word_scores(img.regions.clone(), feats.words, feats.pad, cfg);
-    let sentences = sentence_scores(img.global.clone(), feats.sentence, cfg);
-    let (w0, w1) = matching_loss(words.clone(), &batch.same_class);
-    let (s0, s1) = matching_loss(sentences.clone(), &batch.same_class);
     if rows.is_empty() {
-        return DamsmLoss { w0, w1, s0, s1 };
+        return damsm_loss_from(img, feats.words, feats.sentence, feats.pad, &batch.same_class, cfg);
     }
     let extra = text.forward(tokens_tensor::<B>(&rows, device));
-    let w0 = matching_loss_with_negatives(
-        words,
-        &batch.same_class,
-        word_scores(img.regions, extra.words, extra.pad, cfg),
-        &owner,
-    );
-    let s0 = matching_loss_with_negatives(
-        sentences,
-        &batch.same_class,
-        sentence_scores(img.global, extra.sentence, cfg),
-        &owner,
-    );
-    DamsmLoss { w0, w1, s0, s1 }
+    damsm_loss_with_negatives(img, feats.words, feats.sentence, feats.pad, &batch.same_class, &extra, &owner, cfg)
 }
 
 pub(crate) fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
@@ -252,4 +302,58 @@ pub fn damsm_from_run<B: Backend>(run: &RunDir, device: &B::Device) -> Result<Da
     let text = ck.load_module("text_encoder", RnnEncoder::new(&m.text, device), device)?;
     let image = ck.load_module("image_encoder", ImageEncoder::new(&m.damsm, &m.text, device), device)?;
     Ok(Damsm { text, image, vocab: run.vocab.clone(), config: run.config.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution::Normal;
+
+    type B = crate::CpuBackend;
+
+    #[test]
+    fn counterfactual_negatives_raise_only_the_image_to_caption_terms() {
+        let dev = Default::default();
+        let cfg = crate::config::RunConfig::preset("tiny").unwrap().model.damsm;
+        let (n, d, t) = (3, 8, 4);
+        let feats = || ImageFeatures::<B> {
+            regions: Tensor::random([n, d, 4, 4], Normal(0.0, 1.0), &dev),
+            global: Tensor::random([n, d], Normal(0.0, 1.0), &dev),
+        };
+        B::seed(&dev, 3);
+        let img = feats();
+        let text = TextFeatures::<B> {
+            words: Tensor::random([n, d, t], Normal(0.0, 1.0), &dev),
+            sentence: Tensor::random([n, d], Normal(0.0, 1.0), &dev),
+            pad: Tensor::from_data(TensorData::new(vec![false; n * t], [n, t]), &dev),
+        };
+        let same = vec![vec![false; n]; n];
+        let plain = damsm_loss_from(
+            ImageFeatures { regions: img.regions.clone(), global: img.global.clone() },
+            text.words.clone(),
+            text.sentence.clone(),
+            text.pad.clone(),
+            &same,
+            &cfg,
+        );
+        // Each image's own caption again as its counterfactual: a negative that scores as
+        // high as the positive, so every row's cross-entropy strictly rises.
+        let v = |x: Tensor<B, 1>| x.into_scalar();
+        let hard = damsm_loss_with_negatives(
+            img,
+            text.words.clone(),
+            text.sentence.clone(),
+            text.pad.clone(),
+            &same,
+            &text,
+            &[0, 1, 2],
+            &cfg,
+        );
+        assert_eq!(v(hard.w1.clone()), v(plain.w1.clone()));
+        assert_eq!(v(hard.s1.clone()), v(plain.s1.clone()));
+        let (w0, s0, pw0, ps0) = (v(hard.w0), v(hard.s0), v(plain.w0), v(plain.s0));
+        assert!(w0 > pw0 && s0 > ps0, "{w0} vs {pw0}, {s0} vs {ps0}");
+        // Bounded by log 2 more per row: p/(p + p) can at most halve the true pair's share.
+        assert!(w0 - pw0 <= std::f32::consts::LN_2 + 1e-4 && s0 - ps0 <= std::f32::consts::LN_2 + 1e-4);
+    }
 }

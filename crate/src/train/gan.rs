@@ -14,7 +14,7 @@ use image::RgbImage;
 use web_time::Instant;
 
 use super::checkpoint::Checkpoint;
-use super::damsm::{Damsm, damsm_loss_from, load_damsm, scalar};
+use super::damsm::{Damsm, check_same_encoders, damsm_loss_from, damsm_loss_with_negatives, load_damsm, scalar};
 use super::ema::Ema;
 use super::losses::{DiscriminatorTerms, GeneratorTerms, HardNegatives, WordTargets, kl_loss};
 use super::ma_gp::ma_gp;
@@ -115,7 +115,9 @@ pub fn train_gan<B: AutodiffBackend>(
 
         // Discriminators (Eq. 5), on detached fakes; optionally counterfactual mismatches and
         // MA-GP on real matched pairs.
-        let hard = t.d_hard_negatives.then(|| hard_negatives::<B>(&text, &host.captions, &vocab, device)).flatten();
+        let hard = (t.d_hard_negatives || t.g_hard_negatives)
+            .then(|| hard_negatives::<B>(&text, &host.captions, &vocab, device))
+            .flatten();
         let word_targets = (t.lambda_aux_classifier > 0.0).then(|| WordTargets {
             presence: word_presence::<B>(&host.tokens, mc.text.vocab_size, device),
             weight: t.lambda_aux_classifier,
@@ -137,7 +139,7 @@ pub fn train_gan<B: AutodiffBackend>(
                 batch.images[i].clone(),
                 out.images[i].clone().detach(),
                 &caption,
-                hard.as_ref(),
+                hard.as_ref().filter(|_| t.d_hard_negatives),
                 word_targets.as_ref(),
             );
             let mut l = dt.total();
@@ -187,7 +189,21 @@ pub fn train_gan<B: AutodiffBackend>(
             let real = image.region_features(batch.images[fin].clone());
             perceptual_distance(fake_feats.regions.clone(), real).mul_scalar(t.lambda_perceptual)
         });
-        let dl = damsm_loss_from(fake_feats, words, sentence, pad, &batch.same_class, &mc.damsm);
+        // `train.g_hard_negatives`: the image→caption terms also rank each caption above its
+        // one-attribute counterfactuals.
+        let dl = match hard.as_ref().filter(|_| t.g_hard_negatives) {
+            Some(h) => damsm_loss_with_negatives(
+                fake_feats,
+                words,
+                sentence,
+                pad,
+                &batch.same_class,
+                &h.text,
+                &h.owners,
+                &mc.damsm,
+            ),
+            None => damsm_loss_from(fake_feats, words, sentence, pad, &batch.same_class, &mc.damsm),
+        };
         let (w_l, s_l) = (dl.words().mul_scalar(t.lambda), dl.sentence().mul_scalar(t.lambda));
         let kl = kl_loss(out.mu, out.logvar);
         let mut g_total = stage_terms + w_l.clone() + s_l.clone() + kl.clone();
@@ -261,7 +277,8 @@ pub(crate) struct RunStart<B: AutodiffBackend> {
 }
 
 /// The batch's counterfactual sentences through the frozen text encoder
-/// (`train.d_hard_negatives`); `None` when no caption names an attribute.
+/// (`train.d_hard_negatives`, `train.g_hard_negatives`); `None` when no caption names an
+/// attribute.
 pub(crate) fn hard_negatives<B: AutodiffBackend>(
     text: &RnnEncoder<Inner<B>>,
     captions: &[String],
@@ -273,9 +290,9 @@ pub(crate) fn hard_negatives<B: AutodiffBackend>(
         return None;
     }
     let text = text.forward(tokens_tensor::<Inner<B>>(&rows, device)).into_autodiff::<B>();
-    let owner: Vec<i64> = owner.into_iter().map(|i| i as i64).collect();
-    let n = owner.len();
-    Some(HardNegatives { text, owner: Tensor::from_data(TensorData::new(owner, [n]), device) })
+    let ids: Vec<i64> = owner.iter().map(|&i| i as i64).collect();
+    let n = ids.len();
+    Some(HardNegatives { text, owner: Tensor::from_data(TensorData::new(ids, [n]), device), owners: owner })
 }
 
 /// Open a fresh or resumed GAN run in `opts.out` whose images have the sides `sizes`.
@@ -302,10 +319,27 @@ pub(crate) fn start_run<B: AutodiffBackend>(
                 return Err(Error::Checkpoint { path, msg: format!("is a {} checkpoint, not gan", ck.kind) });
             }
             check_resume_config(cfg, &ck.config, &path)?;
-            let text = ck.load_module("text_encoder", RnnEncoder::new(&mc.text, device), device)?;
-            let image =
-                ck.load_module("image_encoder", ImageEncoder::<B>::new(&mc.damsm, &mc.text, device), device)?.no_grad();
             log.truncate_after(ck.step)?;
+            let (text, image) = match damsm_dir {
+                // `--resume --damsm`: a refreshed DAMSM (e.g. `train damsm --init` on this run)
+                // replaces the checkpoint's from this step on; the log records the change.
+                Some(dir) => {
+                    let d = fresh_damsm::<B>(cfg, Some(dir), device)?;
+                    if d.vocab != vocab {
+                        return Err(Error::Other(format!(
+                            "{}: its vocabulary differs from this run's; a DAMSM can only replace one with the same words",
+                            dir.display()
+                        )));
+                    }
+                    log.append(&[("step", ck.step.into()), ("damsm_from", dir.display().to_string().into())])?;
+                    (d.text.valid(), d.image.no_grad())
+                }
+                None => (
+                    ck.load_module("text_encoder", RnnEncoder::new(&mc.text, device), device)?,
+                    ck.load_module("image_encoder", ImageEncoder::<B>::new(&mc.damsm, &mc.text, device), device)?
+                        .no_grad(),
+                ),
+            };
             (text, image, Some(ck))
         }
     };
@@ -320,12 +354,7 @@ pub(crate) fn fresh_damsm<B: AutodiffBackend>(
 ) -> Result<Damsm<B>> {
     let dir = damsm_dir.ok_or_else(|| Error::Other("a new GAN run needs --damsm <DAMSM run directory>".into()))?;
     let d = load_damsm::<B>(dir, device)?;
-    if d.config.model.text != cfg.model.text || d.config.model.damsm != cfg.model.damsm || d.config.data != cfg.data {
-        return Err(Error::Other(format!(
-            "{}: its text encoder, image encoder or data config differ from this config",
-            dir.display()
-        )));
-    }
+    check_same_encoders(cfg, &d.config, dir)?;
     Ok(d)
 }
 

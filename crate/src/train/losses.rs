@@ -63,6 +63,8 @@ impl<B: Backend> WordTargets<B> {
 pub struct HardNegatives<B: Backend> {
     pub text: TextFeatures<B>,
     pub owner: Tensor<B, 1, Int>,
+    /// `owner` on the host.
+    pub owners: Vec<usize>,
 }
 
 impl<B: Backend> DiscriminatorTerms<B> {
@@ -212,7 +214,7 @@ mod tests {
         let changed = text_with(Tensor::<B, 2>::random([3, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &dev));
         // Two counterfactuals of caption 2, one of caption 0; caption 1 names no attribute.
         let owner = Tensor::<B, 1, Int>::from_data([2, 0, 2], &dev);
-        let hard = HardNegatives { text: changed.clone(), owner };
+        let hard = HardNegatives { text: changed.clone(), owner, owners: vec![2, 0, 2] };
         let v = |t: Tensor<B, 1>| t.into_scalar();
         // Without and with the word-level head (whose logit starts at 0, so it is perturbed first).
         for word_level in [false, true] {
@@ -268,7 +270,11 @@ mod tests {
         // "One word changed": each counterfactual stays close to its caption.
         let changed = sentence.clone() + Tensor::random([4, 8], Normal(0.0, 0.5), &dev);
         let (text, changed) = (text_with(sentence), text_with(changed));
-        let hard = HardNegatives { text: changed.clone(), owner: Tensor::from_data([0, 1, 2, 3], &dev) };
+        let hard = HardNegatives {
+            text: changed.clone(),
+            owner: Tensor::from_data([0, 1, 2, 3], &dev),
+            owners: vec![0, 1, 2, 3],
+        };
         let inner = |t: &TextFeatures<AD>| TextFeatures {
             words: t.words.clone().inner(),
             sentence: t.sentence.clone().inner(),

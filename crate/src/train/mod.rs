@@ -51,6 +51,9 @@ pub struct TrainOptions {
     /// GAN runs: also write `portable.t2i` (half precision, no optimiser state) at every
     /// checkpoint; copied over `checkpoint.t2i`, it resumes the run with fresh optimisers.
     pub portable: bool,
+    /// DAMSM runs: start the encoders from this run directory's checkpoint (a DAMSM or GAN
+    /// run with the same text, image-encoder and data config) and take its vocabulary.
+    pub init: Option<PathBuf>,
 }
 
 impl TrainOptions {
@@ -62,6 +65,7 @@ impl TrainOptions {
             stop: Arc::new(AtomicBool::new(false)),
             max_steps: None,
             portable: false,
+            init: None,
         }
     }
     pub fn stop_requested(&self) -> bool {
