@@ -118,7 +118,7 @@ pub fn train_damsm<B: AutodiffBackend>(
     let source = train_source(cfg, vec![cfg.model.damsm.image_size])?;
     // A new run started from another run's encoders is checked before anything is written.
     let init = match (&opts.init, opts.resume) {
-        (Some(dir), false) => Some(init_from::<B>(cfg, dir, device)?),
+        (Some(dir), false) => Some(load_damsm_for::<B>(cfg, dir, device)?),
         _ => None,
     };
     let vocab_from = opts.init.as_ref().filter(|_| !opts.resume).map(|d| d.join("vocab.json"));
@@ -244,17 +244,15 @@ pub fn train_damsm<B: AutodiffBackend>(
     Ok(TrainSummary { step, interrupted, last_losses: last, skipped_images: source.unreadable_images() })
 }
 
-/// The encoders of the run in `dir` (DAMSM or GAN) to start a new DAMSM run from: its text,
-/// image-encoder and data config must be this config's.
-fn init_from<B: AutodiffBackend>(cfg: &RunConfig, dir: &Path, device: &B::Device) -> Result<Damsm<B>> {
+/// The DAMSM encoders of the run in `dir` (DAMSM or GAN), checked to serve a run configured by
+/// `cfg`: same text encoder, image encoder and data config.
+pub(crate) fn load_damsm_for<B: Backend>(cfg: &RunConfig, dir: &Path, device: &B::Device) -> Result<Damsm<B>> {
     let d = load_damsm::<B>(dir, device)?;
     check_same_encoders(cfg, &d.config, dir)?;
     Ok(d)
 }
 
-/// Encoders made under `other` can serve a run configured by `cfg`: same text encoder, image
-/// encoder and data.
-pub(crate) fn check_same_encoders(cfg: &RunConfig, other: &RunConfig, dir: &Path) -> Result<()> {
+fn check_same_encoders(cfg: &RunConfig, other: &RunConfig, dir: &Path) -> Result<()> {
     if other.model.text != cfg.model.text || other.model.damsm != cfg.model.damsm || other.data != cfg.data {
         return Err(Error::Other(format!(
             "{}: its text encoder, image encoder or data config differ from this config",

@@ -14,7 +14,7 @@ use image::RgbImage;
 use web_time::Instant;
 
 use super::checkpoint::Checkpoint;
-use super::damsm::{Damsm, check_same_encoders, damsm_loss_from, damsm_loss_with_negatives, load_damsm, scalar};
+use super::damsm::{Damsm, damsm_loss_from, damsm_loss_with_negatives, load_damsm_for, scalar};
 use super::ema::Ema;
 use super::losses::{DiscriminatorTerms, GeneratorTerms, HardNegatives, WordTargets, kl_loss};
 use super::ma_gp::ma_gp;
@@ -353,9 +353,7 @@ pub(crate) fn fresh_damsm<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<Damsm<B>> {
     let dir = damsm_dir.ok_or_else(|| Error::Other("a new GAN run needs --damsm <DAMSM run directory>".into()))?;
-    let d = load_damsm::<B>(dir, device)?;
-    check_same_encoders(cfg, &d.config, dir)?;
-    Ok(d)
+    load_damsm_for::<B>(cfg, dir, device)
 }
 
 /// How a GAN loop writes its checkpoints: `checkpoint.t2i` in the run directory holds the
