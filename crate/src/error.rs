@@ -37,7 +37,7 @@ pub enum Error {
     #[error("{}: {msg}", .path.display())]
     Data { path: PathBuf, msg: String },
     /// A loss became NaN or infinite during training.
-    #[error("step {step}: loss {loss} is {value} (not finite); training stopped, last good checkpoint kept")]
+    #[error("step {step}: loss {loss} not finite ({value}); training stopped, last good checkpoint kept")]
     NonFinite { step: u64, loss: String, value: f32 },
     /// Anything else, with context.
     #[error("{0}")]

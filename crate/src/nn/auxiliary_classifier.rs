@@ -18,7 +18,7 @@
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::softplus;
+use super::softplus::softplus;
 
 /// The classifier head: 4×4 top features [B, C, 4, 4] → word logits [B, V].
 #[derive(Module, Debug)]
@@ -52,7 +52,7 @@ impl<B: Backend> AuxiliaryClassifier<B> {
 /// Σ_words y·log σ(x) + (1 − y)·log(1 − σ(x)) = Σ_words x·y − softplus(x) (stable for any x).
 pub fn log_likelihood<B: Backend>(logits: Tensor<B, 2>, presence: Tensor<B, 2>) -> Tensor<B, 1> {
     let b = logits.dims()[0];
-    (logits.clone() * presence - softplus(logits, 1.0)).sum_dim(1).reshape([b])
+    (logits.clone() * presence - softplus(logits)).sum_dim(1).reshape([b])
 }
 
 /// Multi-label L_C: Σ_words BCE(logit, present), averaged over the batch (the negative mean

@@ -13,6 +13,7 @@ pub mod glu;
 pub mod group_norm;
 pub mod recurrent_affine;
 pub mod res_block;
+pub mod softplus;
 pub mod spatial_attention;
 pub mod torch_autograd;
 pub mod up_block;

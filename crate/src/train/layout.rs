@@ -50,7 +50,7 @@ fn masked_mean<B: Backend>(x: Tensor<B, 1>, weight: Tensor<B, 1>, count: f32) ->
 /// BCE with logits against a constant target on the selected entries only.
 fn masked_bce<B: Backend>(logits: Tensor<B, 1>, real: bool, weight: Tensor<B, 1>, count: f32) -> Tensor<B, 1> {
     let x = if real { logits.neg() } else { logits };
-    masked_mean(burn::tensor::activation::softplus(x, 1.0), weight, count)
+    masked_mean(crate::nn::softplus::softplus(x), weight, count)
 }
 
 /// Train (or resume) a layout model run into `opts.out`; a fresh run needs the DAMSM run.

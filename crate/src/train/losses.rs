@@ -2,17 +2,18 @@
 //! hinge losses of RAT-GAN/DF-GAN.
 
 use burn::prelude::*;
-use burn::tensor::activation::{relu, softplus};
+use burn::tensor::activation::relu;
 
 use crate::models::discriminators::{StageDiscriminator, StageFeatures};
 use crate::nn::auxiliary_classifier::classifier_loss;
+use crate::nn::softplus::softplus;
 use crate::text::rnn_encoder::TextFeatures;
 
 /// Binary cross-entropy with logits against a constant target (1 real, 0 fake), mean over
 /// the batch: log(1 + e^{−x}) for target 1, log(1 + e^{x}) for 0.
 pub fn bce_logits<B: Backend>(logits: Tensor<B, 1>, target_real: bool) -> Tensor<B, 1> {
     let x = if target_real { logits.neg() } else { logits };
-    softplus(x, 1.0).mean()
+    softplus(x).mean()
 }
 
 /// KL(N(μ, σ²) ‖ N(0, I)), averaged over elements as the official `KL_loss` does:
@@ -184,6 +185,10 @@ mod tests {
         let big = Tensor::<B, 1>::from_floats([30.0], &dev);
         assert!(bce_logits(big.clone(), true).into_scalar() < 1e-6);
         assert!((bce_logits(big, false).into_scalar() - 30.0).abs() < 1e-3);
+        // A discriminator certain beyond f32's e^x range: the loss is the logit's size, not ∞.
+        let certain = Tensor::<B, 1>::from_floats([-300.0, 300.0], &dev);
+        assert!((bce_logits(certain.clone(), true).into_scalar() - 150.0).abs() < 1e-3);
+        assert!((bce_logits(certain, false).into_scalar() - 150.0).abs() < 1e-3);
         let zero = Tensor::<B, 2>::zeros([2, 3], &dev);
         assert!(kl_loss(zero.clone(), zero.clone()).into_scalar().abs() < 1e-7);
         let one = Tensor::<B, 2>::ones([2, 3], &dev);

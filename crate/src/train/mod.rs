@@ -161,12 +161,16 @@ pub(crate) fn seed_step<B: burn::tensor::backend::Backend>(device: &B::Device, s
 
 #[cfg(feature = "train")]
 pub(crate) fn check_finite(step: u64, losses: &[(String, f32)]) -> Result<()> {
-    for (name, v) in losses {
-        if !v.is_finite() {
-            return Err(Error::NonFinite { step, loss: name.clone(), value: *v });
-        }
+    let bad: Vec<&(String, f32)> = losses.iter().filter(|(_, v)| !v.is_finite()).collect();
+    match bad.first() {
+        // Every non-finite term is named, so that a total points to the part that broke.
+        Some((_, value)) => Err(Error::NonFinite {
+            step,
+            loss: bad.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+            value: *value,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(feature = "train")]
@@ -181,4 +185,25 @@ pub(crate) fn progress_bar(enabled: bool, start: u64, total: u64) -> indicatif::
     );
     pb.set_position(start);
     pb
+}
+
+#[cfg(all(test, feature = "train"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_finite_names_every_non_finite_term() {
+        let v = |pairs: &[(&str, f32)]| pairs.iter().map(|(n, x)| (n.to_string(), *x)).collect::<Vec<_>>();
+        assert!(check_finite(3, &v(&[("loss_d", 1.0), ("loss_g", -2.5)])).is_ok());
+        let err = check_finite(7, &v(&[("loss_d", 1.0), ("loss_g", f32::INFINITY), ("g_adv", f32::INFINITY), ("kl", f32::NAN)]))
+            .expect_err("infinite loss");
+        match &err {
+            Error::NonFinite { step, loss, value } => {
+                assert_eq!((*step, loss.as_str()), (7, "loss_g, g_adv, kl"));
+                assert_eq!(*value, f32::INFINITY);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("loss_g, g_adv, kl not finite"), "{err}");
+    }
 }
