@@ -16,9 +16,9 @@
 //! the batch; this head says for every word on its own whether the image shows it, so a blob
 //! asked to be a star is told so even when the batch holds no caption that differs only there.
 
+use super::softplus::softplus;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use super::softplus::softplus;
 
 /// The classifier head: 4×4 top features [B, C, 4, 4] → word logits [B, V].
 #[derive(Module, Debug)]

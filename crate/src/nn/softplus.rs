@@ -3,16 +3,17 @@
 //! burn 0.21's `activation::softplus` evaluates log(1 + eˣ) as written, and eˣ overflows f32
 //! once x > 88.7. Every binary cross-entropy with logits here is a softplus (BCE(x, 1) =
 //! softplus(−x)), so a discriminator that rejects one generated image with a logit below −88.7
-//! turned the generator's loss into ∞ (step 26,152 of the default Shapes run). This form,
-//! max(x, 0) + log1p(e^{−|x|}), never exponentiates a positive number and is exact in both tails;
-//! its gradient is σ(x) everywhere.
+//! turned the generator's loss into ∞ (step 26,152 of the default Shapes run). This is the
+//! log-sum-exp form m + log(e^{−m} + e^{x−m}) with m = max(x, 0) held constant: neither
+//! exponent is positive, the value is the same for any m, and the gradient is exactly σ(x),
+//! also at x = 0 (where the max(x, 0) + log1p(e^{−|x|}) form gets 0 from burn's |x| and ReLU).
 
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
-/// Element-wise softplus(x) = log(1 + eˣ), computed as max(x, 0) + log1p(e^{−|x|}).
+/// Element-wise softplus(x) = log(1 + eˣ), as m + log(e^{−m} + e^{x−m}), m = max(x, 0) detached.
 pub fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    relu(x.clone()) + x.abs().neg().exp().log1p()
+    let m = x.clone().detach().clamp_min(0.0);
+    m.clone() + (m.clone().neg().exp() + (x - m).exp()).log()
 }
 
 #[cfg(test)]

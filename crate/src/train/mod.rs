@@ -195,8 +195,11 @@ mod tests {
     fn check_finite_names_every_non_finite_term() {
         let v = |pairs: &[(&str, f32)]| pairs.iter().map(|(n, x)| (n.to_string(), *x)).collect::<Vec<_>>();
         assert!(check_finite(3, &v(&[("loss_d", 1.0), ("loss_g", -2.5)])).is_ok());
-        let err = check_finite(7, &v(&[("loss_d", 1.0), ("loss_g", f32::INFINITY), ("g_adv", f32::INFINITY), ("kl", f32::NAN)]))
-            .expect_err("infinite loss");
+        let err = check_finite(
+            7,
+            &v(&[("loss_d", 1.0), ("loss_g", f32::INFINITY), ("g_adv", f32::INFINITY), ("kl", f32::NAN)]),
+        )
+        .expect_err("infinite loss");
         match &err {
             Error::NonFinite { step, loss, value } => {
                 assert_eq!((*step, loss.as_str()), (7, "loss_g, g_adv, kl"));
