@@ -3,17 +3,17 @@
 //! burn 0.21's `activation::softplus` evaluates log(1 + eˣ) as written, and eˣ overflows f32
 //! once x > 88.7. Every binary cross-entropy with logits here is a softplus (BCE(x, 1) =
 //! softplus(−x)), so a discriminator that rejects one generated image with a logit below −88.7
-//! turned the generator's loss into ∞ (step 26,152 of the default Shapes run). This is the
-//! log-sum-exp form m + log(e^{−m} + e^{x−m}) with m = max(x, 0) held constant: neither
-//! exponent is positive, the value is the same for any m, and the gradient is exactly σ(x),
-//! also at x = 0 (where the max(x, 0) + log1p(e^{−|x|}) form gets 0 from burn's |x| and ReLU).
+//! turned the generator's loss into ∞ (step 26,152 of the default Shapes run). burn's
+//! `log_sigmoid` is computed with the log-sum-exp shift and has its own backward, and
+//! softplus(x) = −log σ(−x), so this is that: finite in both tails, with gradient σ(x)
+//! everywhere, also at x = 0 (where max(x, 0) + log1p(e^{−|x|}) gets 0 from burn's |x| and ReLU).
 
 use burn::prelude::*;
+use burn::tensor::activation::log_sigmoid;
 
-/// Element-wise softplus(x) = log(1 + eˣ), as m + log(e^{−m} + e^{x−m}), m = max(x, 0) detached.
+/// Element-wise softplus(x) = log(1 + eˣ) = −log σ(−x).
 pub fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    let m = x.clone().detach().clamp_min(0.0);
-    m.clone() + (m.clone().neg().exp() + (x - m).exp()).log()
+    log_sigmoid(x.neg()).neg()
 }
 
 #[cfg(test)]
