@@ -273,6 +273,21 @@ pub struct TrainConfig {
     /// 0 (the default, and AttnGAN's loss): off.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lambda_aux_classifier: f64,
+    /// Words the auxiliary classifier reads colour-blind: from a random single-channel mix of
+    /// the image (`nn/channel_mix.rs`), on real images for the discriminators and on generated
+    /// ones for the generator, so that it cannot use colour as evidence for them (for Shapes:
+    /// the shape words, whose training images never show the held-out colour–shape pairs).
+    /// Costs one more pass through each stage discriminator's encoder per image set. May be
+    /// changed when a run resumes. Empty (the default): every word is read from the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aux_colour_blind_words: Vec<String>,
+    /// Words the auxiliary classifier reads shape-blind: from a random permutation of the
+    /// image's pixels (`nn/pixel_permutation.rs`), which keeps every colour and no outline
+    /// (for Shapes: the colour words, so that "purple" cannot count a star shape against it).
+    /// Same cost and rules as `aux_colour_blind_words`; a word may be in one list only.
+    /// Empty (the default): every word is read from the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aux_shape_blind_words: Vec<String>,
     /// Decay of the exponential moving average of generator weights (AttnGAN: 0.999).
     pub ema_decay: f64,
     /// Gradient-norm clip for the text encoder during DAMSM training (AttnGAN: 0.25).
@@ -432,6 +447,20 @@ impl RunConfig {
             return Err(Error::config(
                 "train.lambda_aux_classifier",
                 format!("{} must be ≥ 0", t.lambda_aux_classifier),
+            ));
+        }
+        for (key, words) in [
+            ("train.aux_colour_blind_words", &t.aux_colour_blind_words),
+            ("train.aux_shape_blind_words", &t.aux_shape_blind_words),
+        ] {
+            if !words.is_empty() && t.lambda_aux_classifier == 0.0 {
+                return Err(Error::config(key, "needs the auxiliary classifier (train.lambda_aux_classifier > 0)"));
+            }
+        }
+        if let Some(w) = t.aux_shape_blind_words.iter().find(|w| t.aux_colour_blind_words.contains(w)) {
+            return Err(Error::config(
+                "train.aux_shape_blind_words",
+                format!("{w:?} is also in train.aux_colour_blind_words; a word is read from one view only"),
             ));
         }
         for (key, on) in
@@ -755,6 +784,25 @@ mod tests {
         layout.train.lambda_aux_classifier = 0.5;
         let err = layout.validate().unwrap_err().to_string();
         assert!(err.contains("train.lambda_aux_classifier") && err.contains("layout"), "{err}");
+
+        // Colour-blind words: round trip, and only with the classifier on.
+        cfg.train.aux_colour_blind_words = vec!["star".into(), "circle".into()];
+        cfg.validate().unwrap();
+        assert!(cfg.to_toml().contains("aux_colour_blind_words"), "{}", cfg.to_toml());
+        assert_eq!(RunConfig::from_toml(&cfg.to_toml(), Path::new("r")).unwrap(), cfg);
+        cfg.train.aux_shape_blind_words = vec!["red".into()];
+        cfg.validate().unwrap();
+        assert_eq!(RunConfig::from_toml(&cfg.to_toml(), Path::new("r")).unwrap(), cfg);
+        let mut twice = cfg.clone();
+        twice.train.aux_shape_blind_words.push("star".into());
+        let err = twice.validate().unwrap_err().to_string();
+        assert!(err.contains("train.aux_shape_blind_words") && err.contains("\"star\""), "{err}");
+        cfg.train.lambda_aux_classifier = 0.0;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("train.aux_colour_blind_words"), "{err}");
+        cfg.train.aux_colour_blind_words.clear();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("train.aux_shape_blind_words"), "{err}");
     }
 
     #[test]

@@ -6,8 +6,7 @@
 use std::path::Path;
 
 use t2i::CpuBackend as B;
-use t2i::eval::counterfactual::{Attribute, counterfactual_probe};
-use t2i::models::discriminators::{DiscriminatorHeads, Discriminators};
+use t2i::eval::counterfactual::{Attribute, ProbedDiscriminators, counterfactual_probe};
 use t2i::train::damsm::damsm_from_run;
 use t2i::train::run_dir::RunDir;
 
@@ -18,23 +17,11 @@ fn trained_encoders_see_the_salient_attributes() {
     let dev = Default::default();
     let damsm = damsm_from_run::<B>(&run, &dev).expect("DAMSM encoders load");
     let m = run.model_config();
-    let disc = run
-        .checkpoint
-        .load_module(
-            "discriminators",
-            Discriminators::<B>::new(
-                &m.gan,
-                &m.text,
-                DiscriminatorHeads::of(&run.checkpoint.run_config().unwrap().train),
-                &dev,
-            ),
-            &dev,
-        )
-        .expect("discriminators load");
+    let disc = ProbedDiscriminators::<B>::from_run(&run, &damsm.vocab, &dev).expect("discriminators load");
+    assert!(disc.is_some(), "the training state holds discriminators");
     let source = t2i::train::test_source(&run.config, vec![m.damsm.image_size]).expect("test split");
     let scenes = 96;
-    let report = counterfactual_probe(&damsm, Some((&disc, m.gan.output_sizes())), &source, scenes, &dev)
-        .expect("the probe runs");
+    let report = counterfactual_probe(&damsm, disc, &source, scenes, &dev).expect("the probe runs");
     println!("{}", report.table());
     assert_eq!(report.discriminator_sizes, vec![64, 128]);
     for row in &report.rows {

@@ -11,7 +11,7 @@ use burn::tensor::Distribution::Normal;
 use common::{logged, quick_damsm, scratch, tiny};
 use t2i::CpuBackend as B;
 use t2i::CpuTrainBackend as AD;
-use t2i::eval::counterfactual::counterfactual_probe;
+use t2i::eval::counterfactual::{ProbedDiscriminators, counterfactual_probe};
 use t2i::models::discriminators::{DiscriminatorHeads, Discriminators};
 use t2i::text::rnn_encoder::TextFeatures;
 use t2i::train::TrainOptions;
@@ -101,15 +101,33 @@ fn heads_join_a_resumed_run_and_learn() {
     assert_eq!((d_aux.len(), g_aux.len(), logged(&run, "loss_d").len()), (4, 4, 16));
     assert!(d_aux.iter().chain(&g_aux).all(|v| v.is_finite() && *v > 0.0), "{d_aux:?} {g_aux:?}");
 
-    // `t2i probe` scores each stage's classifier too (the log-likelihood of the caption's words).
+    // Colour-blind shape words: a word the vocabulary lacks is refused before any step ...
+    cfg.train.gan_steps = 20;
+    cfg.train.aux_colour_blind_words = vec!["stars".into()];
+    let err = train_gan::<AD>(&cfg, None, &resume, &dev).unwrap_err().to_string();
+    assert!(err.contains("train.aux_colour_blind_words") && err.contains("\"stars\""), "{err}");
+    assert_eq!(logged(&run, "loss_d").len(), 16, "nothing was trained or lost");
+    // ... and known ones train: 4 more steps, both terms still logged.
+    cfg.train.aux_colour_blind_words = ["circle", "square", "triangle", "star"].map(String::from).to_vec();
+    cfg.train.aux_shape_blind_words = ["red", "blue"].map(String::from).to_vec();
+    train_gan::<AD>(&cfg, None, &resume, &dev).unwrap();
+    let (d_aux, g_aux) = (logged(&run, "d_aux"), logged(&run, "g_aux"));
+    assert_eq!((d_aux.len(), g_aux.len(), logged(&run, "loss_d").len()), (8, 8, 20));
+    assert!(d_aux.iter().chain(&g_aux).all(|v| v.is_finite() && *v > 0.0), "{d_aux:?} {g_aux:?}");
+
+    // `t2i probe` scores each stage's classifier too (the log-likelihood of the caption's
+    // words, each from the view it was trained on).
     let dir = RunDir::open(&run).unwrap();
     let m = dir.model_config();
-    let fresh = Discriminators::<B>::new(&m.gan, &m.text, heads, &dev);
-    let disc = dir.checkpoint.load_module("discriminators", fresh, &dev).unwrap();
     let damsm = damsm_from_run::<B>(&dir, &dev).unwrap();
+    let disc = ProbedDiscriminators::<B>::from_run(&dir, &damsm.vocab, &dev).unwrap().expect("a GAN checkpoint");
+    assert_eq!(disc.disc.stages[0].heads(), heads);
+    let count =
+        |m: Option<Tensor<B, 2>>| m.expect("blind words").into_data().to_vec::<f32>().unwrap().iter().sum::<f32>();
+    assert_eq!((count(disc.blind.colour.clone()), count(disc.blind.shape.clone())), (4.0, 2.0));
     let source = t2i::train::test_source(&dir.config, vec![m.damsm.image_size]).unwrap();
     let sizes = m.gan.output_sizes();
-    let report = counterfactual_probe(&damsm, Some((&disc, sizes.clone())), &source, 12, &dev).unwrap();
+    let report = counterfactual_probe(&damsm, Some(disc), &source, 12, &dev).unwrap();
     assert_eq!(report.classifier_sizes, sizes);
     for r in &report.rows {
         assert_eq!(r.classifiers.len(), sizes.len(), "{}", report.table());

@@ -491,19 +491,10 @@ fn run() -> Result<()> {
             let report = with_backend!(device, B, dev, {
                 let dir = RunDir::open(&run)?;
                 let damsm = t2i::train::damsm::damsm_from_run::<B>(&dir, &dev)?;
-                let m = dir.model_config();
-                let disc = if dir.checkpoint.has("discriminators") {
-                    use t2i::models::discriminators::{DiscriminatorHeads, Discriminators};
-                    let heads = DiscriminatorHeads::of(&dir.checkpoint.run_config()?.train);
-                    let fresh = Discriminators::<B>::new(&m.gan, &m.text, heads, &dev);
-                    Some(dir.checkpoint.load_module("discriminators", fresh, &dev)?)
-                } else {
-                    None
-                };
-                let sizes = m.gan.output_sizes();
-                let source = t2i::train::test_source(&dir.config, vec![m.damsm.image_size])?;
-                let disc = disc.as_ref().map(|d| (d, sizes));
-                t2i::eval::counterfactual::counterfactual_probe(&damsm, disc, &source, scenes, &dev)?
+                use t2i::eval::counterfactual::{ProbedDiscriminators, counterfactual_probe};
+                let disc = ProbedDiscriminators::<B>::from_run(&dir, &damsm.vocab, &dev)?;
+                let source = t2i::train::test_source(&dir.config, vec![dir.model_config().damsm.image_size])?;
+                counterfactual_probe(&damsm, disc, &source, scenes, &dev)?
             });
             print!("{}", report.table());
             if let Some(p) = json {

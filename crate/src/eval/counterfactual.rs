@@ -20,10 +20,11 @@ use crate::data::shapes::{Background, ObjColor, ShapeKind, Size};
 use crate::data::source::DataSource;
 use crate::error::{Error, Result};
 use crate::models::damsm::word_scores;
-use crate::models::discriminators::Discriminators;
-use crate::nn::auxiliary_classifier::{log_likelihood, word_presence};
+use crate::models::discriminators::{DiscriminatorHeads, Discriminators};
+use crate::nn::auxiliary_classifier::{BlindWords, word_presence};
 use crate::text::vocab::Vocab;
 use crate::train::damsm::Damsm;
+use crate::train::run_dir::RunDir;
 
 /// An attribute a caption word names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -199,8 +200,7 @@ fn real_images<B: Backend>(
 
 fn score_pairs<B: Backend>(
     damsm: &Damsm<B>,
-    disc: Option<&Discriminators<B>>,
-    sizes: &[usize],
+    probed: Option<&ProbedDiscriminators<B>>,
     source: &DataSource,
     indices: &[u64],
     captions: &[String],
@@ -221,14 +221,15 @@ fn score_pairs<B: Backend>(
         (0..n).map(|i| all[i * n + i]).collect()
     };
     let mut out = vec![to_vec(cos)?, diagonal];
-    if let Some(disc) = disc {
+    if let Some(p) = probed {
         let mut classified = Vec::new();
-        for (d, &side) in disc.stages.iter().zip(sizes) {
-            let feat = d.features(real_images(source, indices, side, device)?);
+        for (d, &side) in p.disc.stages.iter().zip(&p.sizes) {
+            let img = real_images(source, indices, side, device)?;
+            let feat = d.features(img.clone());
             out.push(to_vec(d.cond_logits(&feat, &text))?);
-            if let Some(logits) = d.word_logits(&feat) {
-                let presence = word_presence::<B>(&rows, logits.dims()[1], device);
-                classified.push(to_vec(log_likelihood(logits, presence))?);
+            let presence = word_presence::<B>(&rows, vocab.len(), device);
+            if let Some(ll) = d.word_log_likelihood(img, &feat, presence, &p.blind) {
+                classified.push(to_vec(ll)?);
             }
         }
         out.extend(classified);
@@ -244,11 +245,35 @@ fn row_cosine<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 1> {
     (dot / norms).reshape([n])
 }
 
-/// Probe `damsm` (and the stage discriminators `disc` of images `sizes`, if given) on the
+/// The stage discriminators a probe scores, the image side of each, and the words their
+/// auxiliary classifiers read from a view without colour or shape (`train.aux_*_blind_words`).
+pub struct ProbedDiscriminators<B: Backend> {
+    pub disc: Discriminators<B>,
+    pub sizes: Vec<usize>,
+    pub blind: BlindWords<B>,
+}
+
+impl<B: Backend> ProbedDiscriminators<B> {
+    /// The stage discriminators of a run's checkpoint, with the heads and colour-blind words
+    /// they were trained with (None when the checkpoint holds no GAN yet).
+    pub fn from_run(run: &RunDir, vocab: &Vocab, device: &B::Device) -> Result<Option<Self>> {
+        if !run.checkpoint.has("discriminators") {
+            return Ok(None);
+        }
+        let trained = run.checkpoint.run_config()?.train;
+        let m = run.model_config();
+        let fresh = Discriminators::<B>::new(&m.gan, &m.text, DiscriminatorHeads::of(&trained), device);
+        let disc = run.checkpoint.load_module("discriminators", fresh, device)?;
+        let blind = BlindWords::from_config(&trained, vocab, device)?;
+        Ok(Some(Self { disc, sizes: m.gan.output_sizes(), blind }))
+    }
+}
+
+/// Probe `damsm` (and the stage discriminators `disc`, if given) on the
 /// first `scenes` test scenes of a Shapes source, with each scene's first caption.
 pub fn counterfactual_probe<B: Backend>(
     damsm: &Damsm<B>,
-    disc: Option<(&Discriminators<B>, Vec<usize>)>,
+    disc: Option<ProbedDiscriminators<B>>,
     source: &DataSource,
     scenes: usize,
     device: &B::Device,
@@ -261,13 +286,12 @@ pub fn counterfactual_probe<B: Backend>(
     }
     let vocab = &damsm.vocab;
     let indices = source.eval_indices(vocab, 0, scenes);
-    let (disc, sizes) = match disc {
-        Some((d, s)) => (Some(d), s),
-        None => (None, Vec::new()),
-    };
+    let sizes = disc.as_ref().map(|p| p.sizes.clone()).unwrap_or_default();
     let classifier_sizes: Vec<usize> = disc
-        .map(|d| d.stages.iter().zip(&sizes).filter(|(st, _)| st.heads().classifier).map(|(_, &s)| s).collect())
+        .as_ref()
+        .map(|p| p.disc.stages.iter().zip(&sizes).filter(|(st, _)| st.heads().classifier).map(|(_, &s)| s).collect())
         .unwrap_or_default();
+    let disc = disc.as_ref();
     let mut rows = Vec::new();
     for attr in Attribute::ALL {
         let mut picked = Vec::new();
@@ -283,9 +307,13 @@ pub fn counterfactual_probe<B: Backend>(
         }
         let mut wins = vec![0.0f64; 2 + sizes.len() + classifier_sizes.len()];
         let mut moved = 0.0f64;
-        for ((idx, t), c) in picked.chunks(32).zip(truth.chunks(32)).zip(changed.chunks(32)) {
-            let Scores(a, sa) = score_pairs(damsm, disc, &sizes, source, idx, t, vocab, device)?;
-            let Scores(b, sb) = score_pairs(damsm, disc, &sizes, source, idx, c, vocab, device)?;
+        for (k, ((idx, t), c)) in picked.chunks(32).zip(truth.chunks(32)).zip(changed.chunks(32)).enumerate() {
+            // The same seed for both captions: a classifier with blind words reads both from
+            // the same random views of the images, so only the caption differs.
+            B::seed(device, k as u64);
+            let Scores(a, sa) = score_pairs(damsm, disc, source, idx, t, vocab, device)?;
+            B::seed(device, k as u64);
+            let Scores(b, sb) = score_pairs(damsm, disc, source, idx, c, vocab, device)?;
             moved += to_vec(row_cosine(sa, sb).neg().add_scalar(1.0).sum())?[0] as f64;
             for ((w, sa), sb) in wins.iter_mut().zip(&a).zip(&b) {
                 *w += sa

@@ -7,14 +7,18 @@
 //! With `train.d_word_level` each stage's conditional logit also gets a word-level head
 //! (`nn/word_level_discriminator.rs`, after ControlGAN) over the encoder's 8×8 features.
 //! With `train.lambda_aux_classifier` > 0 each stage also predicts the caption's words from its
-//! 4×4 features (`nn/auxiliary_classifier.rs`, after AC-GAN).
+//! 4×4 features (`nn/auxiliary_classifier.rs`, after AC-GAN); `train.aux_colour_blind_words`
+//! are read from a colour-free mix of the image (`nn/channel_mix.rs`),
+//! `train.aux_shape_blind_words` from a shape-free permutation (`nn/pixel_permutation.rs`).
 
 use crate::nn::batch_norm::BatchNorm;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
 use crate::config::{GanConfig, TextConfig, TrainConfig};
-use crate::nn::auxiliary_classifier::AuxiliaryClassifier;
+use crate::nn::auxiliary_classifier::{AuxiliaryClassifier, BlindWords, word_log_likelihoods};
+use crate::nn::channel_mix::random_channel_mix;
+use crate::nn::pixel_permutation::random_pixel_permutation;
 use crate::nn::torch_autograd::{Convolve, leaky_relu};
 use crate::nn::word_level_discriminator::WordLevelHead;
 use crate::nn::{conv3x3, conv4x4_down};
@@ -211,6 +215,32 @@ impl<B: Backend> StageDiscriminator<B> {
     /// The auxiliary classifier's word logits [B, V] (None without the head).
     pub fn word_logits(&self, feat: &StageFeatures<B>) -> Option<Tensor<B, 2>> {
         self.classifier.as_ref().map(|head| head.forward(feat.top.clone()))
+    }
+    /// Log-likelihood [B] the auxiliary classifier gives each image's caption words
+    /// `presence` [B, V] (None without the head). Words in `blind.colour` are read from a
+    /// random channel mix of `img` (`nn/channel_mix.rs`), those in `blind.shape` from a random
+    /// pixel permutation (`nn/pixel_permutation.rs`), each one more pass through the encoder;
+    /// the others from `feat`, the features of `img` itself.
+    pub fn word_log_likelihood(
+        &self,
+        img: Tensor<B, 4>,
+        feat: &StageFeatures<B>,
+        presence: Tensor<B, 2>,
+        blind: &BlindWords<B>,
+    ) -> Option<Tensor<B, 1>> {
+        let logits = self.word_logits(feat)?;
+        let b = logits.dims()[0];
+        let mut seen = word_log_likelihoods(logits, presence.clone());
+        let views: [(_, fn(Tensor<B, 4>) -> Tensor<B, 4>); 2] =
+            [(&blind.colour, random_channel_mix), (&blind.shape, random_pixel_permutation)];
+        for (mask, view) in views {
+            if let Some(mask) = mask {
+                let logits = self.word_logits(&self.features(view(img.clone())))?;
+                seen = seen * mask.clone().neg().add_scalar(1.0)
+                    + word_log_likelihoods(logits, presence.clone()) * mask.clone();
+            }
+        }
+        Some(seen.sum_dim(1).reshape([b]))
     }
     pub fn uncond_logits(&self, feat: &StageFeatures<B>) -> Tensor<B, 1> {
         self.uncond.forward(feat.top.clone(), None)

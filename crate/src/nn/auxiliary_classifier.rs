@@ -17,6 +17,9 @@
 //! asked to be a star is told so even when the batch holds no caption that differs only there.
 
 use super::softplus::softplus;
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::text::vocab::Vocab;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
@@ -48,11 +51,17 @@ impl<B: Backend> AuxiliaryClassifier<B> {
     }
 }
 
-/// Log-likelihood of each image's word presence [B, V] under the head's logits [B, V]:
-/// Σ_words y·log σ(x) + (1 − y)·log(1 − σ(x)) = Σ_words x·y − softplus(x) (stable for any x).
+/// Per-word log-likelihood [B, V] of each image's word presence [B, V] under the head's
+/// logits [B, V]: y·log σ(x) + (1 − y)·log(1 − σ(x)) = x·y − softplus(x) (stable for any x).
+pub fn word_log_likelihoods<B: Backend>(logits: Tensor<B, 2>, presence: Tensor<B, 2>) -> Tensor<B, 2> {
+    logits.clone() * presence - softplus(logits)
+}
+
+/// Log-likelihood [B] of each image's word presence: [`word_log_likelihoods`] summed over the
+/// vocabulary.
 pub fn log_likelihood<B: Backend>(logits: Tensor<B, 2>, presence: Tensor<B, 2>) -> Tensor<B, 1> {
     let b = logits.dims()[0];
-    (logits.clone() * presence - softplus(logits)).sum_dim(1).reshape([b])
+    word_log_likelihoods(logits, presence).sum_dim(1).reshape([b])
 }
 
 /// Multi-label L_C: Σ_words BCE(logit, present), averaged over the batch (the negative mean
@@ -71,6 +80,60 @@ pub fn word_presence<B: Backend>(tokens: &[Vec<u32>], vocab: usize, device: &B::
         }
     }
     Tensor::from_data(TensorData::new(data, [tokens.len(), vocab]), device)
+}
+
+/// The vocabulary ids of `words`, the value of config key `key`: a clear error for a word
+/// the run's vocabulary does not hold, since its classifier could never learn it.
+pub fn word_ids(key: &str, words: &[String], vocab: &Vocab) -> Result<Vec<u32>> {
+    words
+        .iter()
+        .map(|w| {
+            vocab
+                .id(w)
+                .filter(|&id| id != 0)
+                .ok_or_else(|| Error::config(key, format!("{w:?} is not a word of the run's vocabulary")))
+        })
+        .collect()
+}
+
+/// A [1, V] mask, 1 at the ids `ids` (ids ≥ `vocab` are ignored).
+pub fn word_mask<B: Backend>(ids: &[u32], vocab: usize, device: &B::Device) -> Tensor<B, 2> {
+    let mut data = vec![0f32; vocab];
+    for &id in ids.iter().filter(|&&id| (id as usize) < vocab) {
+        data[id as usize] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(data, [1, vocab]), device)
+}
+
+/// The words the classifier reads from a view of the image that hides something, as [1, V]
+/// masks: `colour` from a random channel mix (`nn/channel_mix.rs`, no colour),
+/// `shape` from a random pixel permutation (`nn/pixel_permutation.rs`, no outline).
+#[derive(Clone, Debug)]
+pub struct BlindWords<B: Backend> {
+    pub colour: Option<Tensor<B, 2>>,
+    pub shape: Option<Tensor<B, 2>>,
+}
+
+impl<B: Backend> BlindWords<B> {
+    /// Every word read from the image itself.
+    pub fn none() -> Self {
+        Self { colour: None, shape: None }
+    }
+
+    /// `train.aux_colour_blind_words` and `train.aux_shape_blind_words` over a `vocab`-word
+    /// head (errors name the key of a word the vocabulary lacks).
+    pub fn from_config(train: &TrainConfig, vocab: &Vocab, device: &B::Device) -> Result<Self> {
+        let mask = |key: &str, words: &[String]| -> Result<Option<Tensor<B, 2>>> {
+            match words {
+                [] => Ok(None),
+                words => Ok(Some(word_mask::<B>(&word_ids(key, words, vocab)?, vocab.len(), device))),
+            }
+        };
+        Ok(Self {
+            colour: mask("train.aux_colour_blind_words", &train.aux_colour_blind_words)?,
+            shape: mask("train.aux_shape_blind_words", &train.aux_shape_blind_words)?,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +209,30 @@ mod tests {
         for (k, (p, t)) in probs.iter().zip(&truth).enumerate() {
             assert_eq!(*p > 0.0, *t > 0.5, "image {} word {}: logit {p}", k / vocab, k % vocab);
         }
+    }
+
+    #[test]
+    fn blind_words_become_masks_and_unknown_ones_an_error() {
+        let words = ["<end>", "a", "red", "star", "circle"].map(String::from).to_vec();
+        let vocab = Vocab::from_words(words).unwrap();
+        let dev = Default::default();
+        let mut train = crate::config::RunConfig::preset("tiny").unwrap().train;
+        train.aux_colour_blind_words = vec!["star".into(), "circle".into()];
+        train.aux_shape_blind_words = vec!["red".into()];
+        let blind = BlindWords::<B>::from_config(&train, &vocab, &dev).unwrap();
+        let v = |t: Option<Tensor<B, 2>>| t.unwrap().into_data().to_vec::<f32>().unwrap();
+        assert_eq!(v(blind.colour), vec![0., 0., 0., 1., 1.]);
+        assert_eq!(v(blind.shape), vec![0., 0., 1., 0., 0.]);
+        for bad in ["stars", "<end>", ""] {
+            let mut t = train.clone();
+            t.aux_shape_blind_words = vec![bad.to_string()];
+            let err = BlindWords::<B>::from_config(&t, &vocab, &dev).unwrap_err().to_string();
+            assert!(err.contains("train.aux_shape_blind_words") && err.contains(&format!("{bad:?}")), "{err}");
+        }
+        // Per word, the terms sum to the log-likelihood.
+        let logits = Tensor::<B, 2>::from_floats([[0.5, -1.0, 2.0]], &dev);
+        let presence = Tensor::<B, 2>::from_floats([[1.0, 0.0, 1.0]], &dev);
+        let sum = word_log_likelihoods(logits.clone(), presence.clone()).sum().into_scalar();
+        assert!((sum - log_likelihood(logits, presence).into_scalar()).abs() < 1e-6);
     }
 }

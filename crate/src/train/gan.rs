@@ -33,7 +33,7 @@ use crate::eval::evaluate::{EvalOptions, evaluate};
 use crate::models::attngan::Generator;
 use crate::models::damsm::ImageEncoder;
 use crate::models::discriminators::{DiscriminatorHeads, Discriminators};
-use crate::nn::auxiliary_classifier::word_presence;
+use crate::nn::auxiliary_classifier::{BlindWords, word_presence};
 use crate::pipeline::{GenerateOptions, Net, Pipeline, attention_sheet};
 use crate::render::sheet::grid;
 use crate::rng::{Stream, normal, rng_for};
@@ -58,6 +58,8 @@ pub fn train_gan<B: AutodiffBackend>(
     let sizes = cfg.model.gan.output_sizes();
     let RunStart { source, vocab, mc, text, image, log, resumed } =
         start_run::<B>(cfg, damsm_dir, opts, sizes, device)?;
+    // Checked before any weights load: a word the vocabulary lacks is a config error.
+    let blind = BlindWords::<B>::from_config(&cfg.train, &vocab, device)?;
 
     B::seed(device, t_seed(cfg));
     let mut generator = Generator::<B>::new(&mc.gan, &mc.text, device);
@@ -121,6 +123,7 @@ pub fn train_gan<B: AutodiffBackend>(
         let word_targets = (t.lambda_aux_classifier > 0.0).then(|| WordTargets {
             presence: word_presence::<B>(&host.tokens, mc.text.vocab_size, device),
             weight: t.lambda_aux_classifier,
+            blind: blind.clone(),
         });
         let add = |acc: Option<Tensor<B, 1>>, l: Tensor<B, 1>| {
             Some(match acc {

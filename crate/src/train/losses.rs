@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::models::discriminators::{StageDiscriminator, StageFeatures};
-use crate::nn::auxiliary_classifier::classifier_loss;
+use crate::nn::auxiliary_classifier::BlindWords;
 use crate::nn::softplus::softplus;
 use crate::text::rnn_encoder::TextFeatures;
 
@@ -44,17 +44,23 @@ pub struct DiscriminatorTerms<B: Backend> {
 }
 
 /// What the auxiliary word classifiers are trained towards (`train.lambda_aux_classifier`):
-/// the batch's word presence [B, V] (`nn/auxiliary_classifier.rs`) and the loss weight.
+/// the batch's word presence [B, V] (`nn/auxiliary_classifier.rs`), the loss weight, and the
+/// words read from a view without colour or without shape (`train.aux_colour_blind_words`,
+/// `train.aux_shape_blind_words`).
 #[derive(Clone, Debug)]
 pub struct WordTargets<B: Backend> {
     pub presence: Tensor<B, 2>,
     pub weight: f64,
+    pub blind: BlindWords<B>,
 }
 
 impl<B: Backend> WordTargets<B> {
-    /// λ_aux · L_C of `d`'s classifier on `feat` (None where the stage has no classifier).
-    fn loss(&self, d: &StageDiscriminator<B>, feat: &StageFeatures<B>) -> Option<Tensor<B, 1>> {
-        d.word_logits(feat).map(|logits| classifier_loss(logits, self.presence.clone()).mul_scalar(self.weight))
+    /// λ_aux · L_C of `d`'s classifier on image `img` with features `feat`: the negative
+    /// log-likelihood of the caption's words, averaged over the batch (None where the stage
+    /// has no classifier).
+    fn loss(&self, d: &StageDiscriminator<B>, img: Tensor<B, 4>, feat: &StageFeatures<B>) -> Option<Tensor<B, 1>> {
+        d.word_log_likelihood(img, feat, self.presence.clone(), &self.blind)
+            .map(|ll| ll.mean().neg().mul_scalar(self.weight))
     }
 }
 
@@ -80,13 +86,13 @@ impl<B: Backend> DiscriminatorTerms<B> {
         words: Option<&WordTargets<B>>,
     ) -> Self {
         let b = real.dims()[0];
-        let feat_real = d.features(real);
+        let feat_real = d.features(real.clone());
         let feat_fake = d.features(fake);
         let cond_real = bce_logits(d.cond_logits(&feat_real, text), true);
         let cond_fake = bce_logits(d.cond_logits(&feat_fake, text), false);
         let wrong = d.cond_logits(&feat_real.narrow(0, b - 1), &text.narrow(1, b - 1));
         let cond_hard = hard.map(|h| bce_logits(d.cond_logits(&feat_real.select(h.owner.clone()), &h.text), false));
-        let aux = words.and_then(|w| w.loss(d, &feat_real));
+        let aux = words.and_then(|w| w.loss(d, real, &feat_real));
         Self {
             real: bce_logits(d.uncond_logits(&feat_real), true),
             fake: bce_logits(d.uncond_logits(&feat_fake), false),
@@ -131,9 +137,9 @@ impl<B: Backend> GeneratorTerms<B> {
         text: &TextFeatures<B>,
         words: Option<&WordTargets<B>>,
     ) -> Self {
-        let feat = d.features(fake);
+        let feat = d.features(fake.clone());
         let adv = bce_logits(d.uncond_logits(&feat), true) + bce_logits(d.cond_logits(&feat, text), true);
-        Self { aux: words.and_then(|w| w.loss(d, &feat)), adv }
+        Self { aux: words.and_then(|w| w.loss(d, fake, &feat)), adv }
     }
 
     /// Eq. 4 plus the classifier's term when present.
@@ -173,7 +179,7 @@ pub fn hinge_g<B: Backend>(fake: Tensor<B, 1>) -> Tensor<B, 1> {
 mod tests {
     use super::*;
     use crate::models::discriminators::DiscriminatorHeads;
-    use crate::nn::auxiliary_classifier::word_presence;
+    use crate::nn::auxiliary_classifier::{BlindWords, classifier_loss, word_presence};
     type B = crate::CpuBackend;
 
     #[test]
@@ -319,7 +325,7 @@ mod tests {
         let fake = Tensor::<AD, 4>::random([3, 3, 64, 64], Uniform(-1.0, 1.0), &dev).require_grad();
         let text = text_with(Tensor::<AD, 2>::random([3, 8], Normal(0.0, 1.0), &dev));
         let presence = word_presence::<AD>(&[vec![1, 4], vec![2], vec![5, 3, 1]], 6, &dev);
-        let words = WordTargets { presence: presence.clone(), weight: 0.5 };
+        let words = WordTargets { presence: presence.clone(), weight: 0.5, blind: BlindWords::none() };
         let v = |t: Tensor<AD, 1>| t.into_scalar();
 
         let plain = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, None, None);
@@ -348,6 +354,54 @@ mod tests {
         // A stage without the head adds nothing even when asked.
         let bare = StageDiscriminator::<AD>::new(0, 4, 8, 6, DiscriminatorHeads::default(), &dev);
         assert!(GeneratorTerms::new(&bare, fake, &text, Some(&words)).aux.is_none());
+    }
+
+    /// Blind words are read from a view of the image: colour-blind ones from a channel mix, so
+    /// that on a grey image (which the mix leaves alone) the term is the plain one; shape-blind
+    /// ones from a pixel permutation, which leaves a uniform image alone. On a colour image
+    /// either view changes the term, and the generated image still gets the gradient.
+    #[test]
+    fn blind_words_read_their_views_of_the_image() {
+        use crate::nn::auxiliary_classifier::word_mask;
+        use burn::tensor::Distribution::{Normal, Uniform};
+        type AD = crate::CpuTrainBackend;
+        let dev = Default::default();
+        let heads = DiscriminatorHeads { word_level: false, classifier: true };
+        let d = StageDiscriminator::<AD>::new(0, 4, 8, 6, heads, &dev);
+        let grey = Tensor::<AD, 4>::random([3, 1, 64, 64], Uniform(-1.0, 1.0), &dev).repeat_dim(1, 3);
+        let colour = Tensor::<AD, 4>::random([3, 3, 64, 64], Uniform(-1.0, 1.0), &dev);
+        let text = text_with(Tensor::<AD, 2>::random([3, 8], Normal(0.0, 1.0), &dev));
+        let presence = word_presence::<AD>(&[vec![1, 4], vec![2], vec![5, 3, 1]], 6, &dev);
+        let seeing = WordTargets { presence: presence.clone(), weight: 0.5, blind: BlindWords::none() };
+        let blind_to = |colour: &[u32], shape: &[u32]| WordTargets {
+            blind: BlindWords {
+                colour: Some(word_mask::<AD>(colour, 6, &dev)),
+                shape: Some(word_mask::<AD>(shape, 6, &dev)),
+            },
+            ..seeing.clone()
+        };
+        let blind = blind_to(&[3, 4], &[]);
+        let aux = |real: &Tensor<AD, 4>, w: &WordTargets<AD>| {
+            DiscriminatorTerms::new(&d, real.clone(), colour.clone(), &text, None, Some(w)).aux.unwrap().into_scalar()
+        };
+        let (a, b) = (aux(&grey, &seeing), aux(&grey, &blind));
+        assert!((a - b).abs() < 1e-4 * a.abs().max(1.0), "grey image: {a} vs {b}");
+        let (a, b) = (aux(&colour, &seeing), aux(&colour, &blind));
+        assert!((a - b).abs() > 1e-4, "colour image: {a} vs {b}");
+
+        // A uniform image looks the same permuted: the shape-blind words read as before too.
+        let flat = Tensor::<AD, 4>::ones([3, 3, 64, 64], &dev).mul_scalar(0.3);
+        let (a, b) = (aux(&flat, &seeing), aux(&flat, &blind_to(&[3], &[1, 2])));
+        assert!((a - b).abs() < 1e-4 * a.abs().max(1.0), "uniform image: {a} vs {b}");
+        let (a, b) = (aux(&colour, &seeing), aux(&colour, &blind_to(&[], &[1, 2])));
+        assert!((a - b).abs() > 1e-4, "colour image, shape-blind: {a} vs {b}");
+
+        let all = blind_to(&[1, 2, 3], &[4, 5]);
+        let fake = colour.require_grad();
+        let g = GeneratorTerms::new(&d, fake.clone(), &text, Some(&all));
+        let grads = g.aux.unwrap().backward();
+        let grad = fake.grad(&grads).expect("the generated image gets a gradient through the mix");
+        assert!(grad.abs().sum().into_scalar() > 0.0);
     }
 
     #[test]
