@@ -254,7 +254,7 @@ pub struct ProbedDiscriminators<B: Backend> {
 }
 
 impl<B: Backend> ProbedDiscriminators<B> {
-    /// The stage discriminators of a run's checkpoint, with the heads and colour-blind words
+    /// The stage discriminators of a run's checkpoint, with the heads and blind words
     /// they were trained with (None when the checkpoint holds no GAN yet).
     pub fn from_run(run: &RunDir, vocab: &Vocab, device: &B::Device) -> Result<Option<Self>> {
         if !run.checkpoint.has("discriminators") {
