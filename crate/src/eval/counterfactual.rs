@@ -222,13 +222,13 @@ fn score_pairs<B: Backend>(
     };
     let mut out = vec![to_vec(cos)?, diagonal];
     if let Some(p) = probed {
+        let presence = word_presence::<B>(&rows, vocab.len(), device);
         let mut classified = Vec::new();
         for (d, &side) in p.disc.stages.iter().zip(&p.sizes) {
             let img = real_images(source, indices, side, device)?;
             let feat = d.features(img.clone());
             out.push(to_vec(d.cond_logits(&feat, &text))?);
-            let presence = word_presence::<B>(&rows, vocab.len(), device);
-            if let Some(ll) = d.word_log_likelihood(img, &feat, presence, &p.blind) {
+            if let Some(ll) = d.word_log_likelihood(img, &feat, presence.clone(), &p.blind) {
                 classified.push(to_vec(ll)?);
             }
         }

@@ -84,7 +84,7 @@ pub fn word_presence<B: Backend>(tokens: &[Vec<u32>], vocab: usize, device: &B::
 
 /// The vocabulary ids of `words`, the value of config key `key`: a clear error for a word
 /// the run's vocabulary does not hold, since its classifier could never learn it.
-pub fn word_ids(key: &str, words: &[String], vocab: &Vocab) -> Result<Vec<u32>> {
+fn word_ids(key: &str, words: &[String], vocab: &Vocab) -> Result<Vec<u32>> {
     words
         .iter()
         .map(|w| {
@@ -96,17 +96,8 @@ pub fn word_ids(key: &str, words: &[String], vocab: &Vocab) -> Result<Vec<u32>> 
         .collect()
 }
 
-/// A [1, V] mask, 1 at the ids `ids` (ids ≥ `vocab` are ignored).
-pub fn word_mask<B: Backend>(ids: &[u32], vocab: usize, device: &B::Device) -> Tensor<B, 2> {
-    let mut data = vec![0f32; vocab];
-    for &id in ids.iter().filter(|&&id| (id as usize) < vocab) {
-        data[id as usize] = 1.0;
-    }
-    Tensor::from_data(TensorData::new(data, [1, vocab]), device)
-}
-
 /// The words the classifier reads from a view of the image that hides something, as [1, V]
-/// masks: `colour` from a random channel mix (`nn/channel_mix.rs`, no colour),
+/// masks (a one-row [`word_presence`]): `colour` from a random channel mix (`nn/channel_mix.rs`, no colour),
 /// `shape` from a random pixel permutation (`nn/pixel_permutation.rs`, no outline).
 #[derive(Clone, Debug)]
 pub struct BlindWords<B: Backend> {
@@ -126,7 +117,7 @@ impl<B: Backend> BlindWords<B> {
         let mask = |key: &str, words: &[String]| -> Result<Option<Tensor<B, 2>>> {
             match words {
                 [] => Ok(None),
-                words => Ok(Some(word_mask::<B>(&word_ids(key, words, vocab)?, vocab.len(), device))),
+                words => Ok(Some(word_presence::<B>(&[word_ids(key, words, vocab)?], vocab.len(), device))),
             }
         };
         Ok(Self {

@@ -362,7 +362,6 @@ mod tests {
     /// either view changes the term, and the generated image still gets the gradient.
     #[test]
     fn blind_words_read_their_views_of_the_image() {
-        use crate::nn::auxiliary_classifier::word_mask;
         use burn::tensor::Distribution::{Normal, Uniform};
         type AD = crate::CpuTrainBackend;
         let dev = Default::default();
@@ -375,8 +374,8 @@ mod tests {
         let seeing = WordTargets { presence: presence.clone(), weight: 0.5, blind: BlindWords::none() };
         let blind_to = |colour: &[u32], shape: &[u32]| WordTargets {
             blind: BlindWords {
-                colour: Some(word_mask::<AD>(colour, 6, &dev)),
-                shape: Some(word_mask::<AD>(shape, 6, &dev)),
+                colour: Some(word_presence::<AD>(&[colour.to_vec()], 6, &dev)),
+                shape: Some(word_presence::<AD>(&[shape.to_vec()], 6, &dev)),
             },
             ..seeing.clone()
         };
