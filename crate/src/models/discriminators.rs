@@ -26,6 +26,9 @@ use crate::text::rnn_encoder::TextFeatures;
 
 const SLOPE: f64 = 0.2;
 
+/// A view of an image batch that hides something from the auxiliary classifier.
+type ImageView<B> = fn(Tensor<B, 4>) -> Tensor<B, 4>;
+
 /// Convolution, optional batch norm, LeakyReLU(0.2).
 #[derive(Module, Debug)]
 pub struct ConvBnLrelu<B: Backend> {
@@ -231,7 +234,7 @@ impl<B: Backend> StageDiscriminator<B> {
         let logits = self.word_logits(feat)?;
         let b = logits.dims()[0];
         let mut seen = word_log_likelihoods(logits, presence.clone());
-        let views: [(_, fn(Tensor<B, 4>) -> Tensor<B, 4>); 2] =
+        let views: [(_, ImageView<B>); 2] =
             [(&blind.colour, random_channel_mix), (&blind.shape, random_pixel_permutation)];
         for (mask, view) in views {
             if let Some(mask) = mask {
