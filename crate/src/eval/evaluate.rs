@@ -22,6 +22,7 @@ use crate::eval::fid::frechet_distance;
 use crate::eval::judge::{AttributeTally, Count, judge, score};
 use crate::eval::layout_scores::{BoxAccuracy, score_layout};
 use crate::eval::r_precision::r_precision_from_scores;
+use crate::eval::relation_errors::RelationErrors;
 use crate::eval::shape_confusion::ShapeConfusion;
 use crate::models::damsm::cosine_matrix;
 use crate::pipeline::{GenerateOptions, LayoutView, Pipeline};
@@ -99,6 +100,9 @@ pub struct StageEval {
     /// Which shape the judge read for each true shape (Shapes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shape_confusion: Option<ShapeConfusion>,
+    /// How the relation was read in two-object scenes (Shapes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relation_errors: Option<RelationErrors>,
     /// Mean absolute pixel difference (0–1) between images of one caption under different seeds.
     pub diversity: f64,
     /// R-precision on this stage's images (DAMSM encoders; final stage only).
@@ -179,6 +183,13 @@ impl EvalReport {
         let s = self.stages.last()?;
         let m = s.shape_confusion.as_ref()?;
         Some(format!("Shapes the judge read at {0}×{0} (rows: the caption's shape):\n\n{m}", s.size))
+    }
+
+    /// The final stage's relation verdicts in two-object scenes as a Markdown table (Shapes only).
+    pub fn relation_errors_table(&self) -> Option<String> {
+        let s = self.stages.last()?;
+        let m = s.relation_errors.as_ref()?;
+        Some(format!("Relations the judge read at {0}×{0}:\n\n{m}", s.size))
     }
 
     /// One line on the final stage: all-attributes-right, color, shape, R-precision.
@@ -393,10 +404,12 @@ fn evaluate_shapes<B: Backend>(
         let (mut all, mut held, mut seen) =
             (AttributeTally::default(), AttributeTally::default(), AttributeTally::default());
         let mut confusion = ShapeConfusion::default();
+        let mut relations = RelationErrors::default();
         for ((img, ex), caption) in images.iter().zip(&examples).zip(&captions) {
             let sc = score(&ex.scene, &judge(img)).for_caption(caption);
             all.add(&sc);
             confusion.add(&ex.scene, &sc);
+            relations.add(&ex.scene, &sc);
             if ex.scene.has_held_out() { &mut held } else { &mut seen }.add(&sc);
         }
         let last = s + 1 == stages;
@@ -415,6 +428,7 @@ fn evaluate_shapes<B: Backend>(
             held_out: Some(Accuracy::from(&held)),
             seen: Some(Accuracy::from(&seen)),
             shape_confusion: Some(confusion),
+            relation_errors: Some(relations),
             diversity: diversity[s],
             r_precision,
             fid_damsm,
@@ -501,6 +515,7 @@ fn evaluate_images<B: Backend>(
             held_out: None,
             seen: None,
             shape_confusion: None,
+            relation_errors: None,
             diversity: diversity[s],
             r_precision,
             fid_damsm,

@@ -506,6 +506,9 @@ pub struct AttributeScores {
     pub objects: Vec<ObjectScores>,
     /// The lone object's position, or the relation between the two objects.
     pub layout: bool,
+    /// The relation read between the two matched objects (for `eval/relation_errors.rs`);
+    /// `None` in one-object scenes and where an object was not matched.
+    pub judged_relation: Option<Relation>,
 }
 
 impl AttributeScores {
@@ -552,11 +555,13 @@ pub fn score(truth: &Scene, judged: &JudgedScene) -> AttributeScores {
             None => ObjectScores::default(),
         })
         .collect();
+    let judged_relation = match matching.as_slice() {
+        [Some(a), Some(b)] => Some(relation_between(judged.objects[*a].center(), judged.objects[*b].center())),
+        _ => None,
+    };
     let layout = match (truth.layout, matching.as_slice()) {
         (Layout::Single(position), [Some(a)]) => judged.objects[*a].position() == position,
-        (Layout::Pair(relation), [Some(a), Some(b)]) => {
-            relation_between(judged.objects[*a].center(), judged.objects[*b].center()) == relation
-        }
+        (Layout::Pair(relation), _) => judged_relation == Some(relation),
         _ => false,
     };
     AttributeScores {
@@ -564,6 +569,7 @@ pub fn score(truth: &Scene, judged: &JudgedScene) -> AttributeScores {
         count: truth.objects.len() == judged.found,
         objects,
         layout,
+        judged_relation,
     }
 }
 

@@ -6,4 +6,5 @@ pub mod fid;
 pub mod judge;
 pub mod layout_scores;
 pub mod r_precision;
+pub mod relation_errors;
 pub mod shape_confusion;
