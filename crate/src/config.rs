@@ -3,6 +3,7 @@
 //! Unknown fields are rejected by serde (`deny_unknown_fields`); impossible values are
 //! rejected by [`RunConfig::validate`], which names the offending field.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -250,6 +251,14 @@ pub struct TrainConfig {
     /// Off by default (AttnGAN's loss).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub d_hard_negatives: bool,
+    /// With `d_hard_negatives`: weights of the counterfactual pairs by the attribute they
+    /// change (`color`, `shape`, `size`, `position`, `background`; unnamed ones weigh 1),
+    /// normalised to a mean of 1 over each batch's pairs so that the mismatched term keeps its
+    /// share of Eq. 5. E.g. `position = 4.0` makes the mirrored relations ("left of" ↔ "right
+    /// of") half of the pairs' weight, for a generator that draws two objects in each other's
+    /// places. May be changed when a run resumes. Empty (the default): every pair weighs 1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub d_hard_negative_weights: BTreeMap<String, f64>,
     /// AttnGAN-family GANs on Shapes: the generator's DAMSM term (Eq. 7) also ranks each
     /// generated image's caption above that caption's one-attribute counterfactuals, as
     /// `damsm_hard_negatives` does for real images in pretraining. Eq. 7's negatives are the
@@ -435,6 +444,22 @@ impl RunConfig {
                     key,
                     format!("changes Shapes caption words; data.kind {:?} has no such grammar", self.data.kind),
                 ));
+            }
+        }
+        if !t.d_hard_negative_weights.is_empty() && !t.d_hard_negatives {
+            return Err(Error::config("train.d_hard_negative_weights", "needs train.d_hard_negatives = true"));
+        }
+        for (name, w) in &t.d_hard_negative_weights {
+            // Attribute names live with the counterfactuals, which only training builds have.
+            #[cfg(feature = "train")]
+            if crate::eval::counterfactual::Attribute::from_name(name).is_none() {
+                return Err(Error::config(
+                    "train.d_hard_negative_weights",
+                    format!("{name:?} is not an attribute (color, shape, size, position, background)"),
+                ));
+            }
+            if !(*w >= 0.0 && w.is_finite()) {
+                return Err(Error::config("train.d_hard_negative_weights", format!("{name} = {w} must be ≥ 0")));
             }
         }
         if t.d_hard_negatives && self.model.gan.is_layout() {
@@ -741,6 +766,26 @@ mod tests {
         assert!(bad.is_err());
         let next = RunConfig::from_toml(include_str!("../../configs/shapes-spatial.toml"), Path::new("s")).unwrap();
         assert!(next.model.damsm.global == GlobalCode::Spatial && next.train.damsm_hard_negatives);
+    }
+
+    #[test]
+    fn hard_negative_weights_are_checked_and_round_trip() {
+        let mut cfg = RunConfig::preset("tiny").unwrap();
+        cfg.train.d_hard_negative_weights = BTreeMap::from([("position".to_string(), 4.0)]);
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("train.d_hard_negative_weights") && err.contains("d_hard_negatives = true"), "{err}");
+        cfg.train.d_hard_negatives = true;
+        cfg.validate().unwrap();
+        let text = cfg.to_toml();
+        assert!(text.contains("[train.d_hard_negative_weights]\nposition = 4.0"), "{text}");
+        assert_eq!(RunConfig::from_toml(&text, Path::new("r")).unwrap(), cfg);
+        for (name, w, says) in [("place", 1.0, "not an attribute"), ("shape", -1.0, "≥ 0"), ("color", f64::NAN, "≥ 0")]
+        {
+            let mut bad = cfg.clone();
+            bad.train.d_hard_negative_weights.insert(name.into(), w);
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains("train.d_hard_negative_weights") && err.contains(says), "{name}: {err}");
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! (`train.lambda_aux_classifier`) is also scored by the log-likelihood its classifier gives
 //! the caption's words. Shapes only: changing a word needs the dataset's caption grammar.
 
+use std::collections::BTreeMap;
+
 use burn::prelude::*;
 use serde::Serialize;
 
@@ -50,6 +52,11 @@ impl Attribute {
             Attribute::Position => "position",
             Attribute::Background => "background",
         }
+    }
+
+    /// The attribute called `name` ([`Attribute::name`]).
+    pub fn from_name(name: &str) -> Option<Attribute> {
+        Attribute::ALL.into_iter().find(|a| a.name() == name)
     }
 
     /// The replacement for `word` if it names this attribute: the next value in the
@@ -101,17 +108,40 @@ pub fn counterfactuals(caption: &str) -> Vec<String> {
 /// the index of its caption: the hard negatives of `train.damsm_hard_negatives` and
 /// `train.d_hard_negatives`.
 pub fn counterfactual_tokens(captions: &[String], vocab: &Vocab) -> (Vec<usize>, Vec<Vec<u32>>) {
-    let (mut owner, mut rows) = (Vec::new(), Vec::new());
-    for (i, caption) in captions.iter().enumerate() {
-        for c in counterfactuals(caption) {
-            let ids = vocab.encode(&c).ids;
-            if !ids.is_empty() {
-                owner.push(i);
-                rows.push(ids);
+    let rows = counterfactual_rows(captions, vocab);
+    (rows.iter().map(|r| r.owner).collect(), rows.into_iter().map(|r| r.tokens).collect())
+}
+
+/// One counterfactual caption as tokens: which caption it changes and which attribute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterfactualRow {
+    pub owner: usize,
+    pub attribute: Attribute,
+    pub tokens: Vec<u32>,
+}
+
+/// [`counterfactual_tokens`] with the attribute each row changes.
+pub fn counterfactual_rows(captions: &[String], vocab: &Vocab) -> Vec<CounterfactualRow> {
+    let mut rows = Vec::new();
+    for (owner, caption) in captions.iter().enumerate() {
+        for attribute in Attribute::ALL {
+            let Some(c) = counterfactual(caption, attribute) else { continue };
+            let tokens = vocab.encode(&c).ids;
+            if !tokens.is_empty() {
+                rows.push(CounterfactualRow { owner, attribute, tokens });
             }
         }
     }
-    (owner, rows)
+    rows
+}
+
+/// Each row's weight by the attribute it changes (`train.d_hard_negative_weights`; an
+/// attribute not in `weights` weighs 1), scaled to a mean of 1 over `rows` (all 0 when every
+/// row weighs 0).
+pub fn row_weights(rows: &[CounterfactualRow], weights: &BTreeMap<String, f64>) -> Vec<f32> {
+    let raw: Vec<f64> = rows.iter().map(|r| weights.get(r.attribute.name()).copied().unwrap_or(1.0)).collect();
+    let mean = raw.iter().sum::<f64>() / raw.len().max(1) as f64;
+    raw.iter().map(|w| if mean > 0.0 { (w / mean) as f32 } else { 0.0 }).collect()
 }
 
 /// Share of scenes whose true caption a scorer rates above the counterfactual (ties: half).
@@ -390,5 +420,34 @@ mod tests {
             counterfactual("a big green dot under a little cyan triangle", Attribute::Position).unwrap(),
             "a big green dot over a little cyan triangle"
         );
+    }
+
+    /// Rows name their caption and attribute; weights follow the attribute, mean 1.
+    #[test]
+    fn rows_and_their_weights() {
+        let captions: Vec<String> = ["a big green dot under a little cyan triangle", "a tiny pink star in the center"]
+            .map(String::from)
+            .to_vec();
+        let vocab = Vocab::build(captions.iter().map(String::as_str).chain(["orange square top"]), 0);
+        let rows = counterfactual_rows(&captions, &vocab);
+        let got: Vec<(usize, Attribute)> = rows.iter().map(|r| (r.owner, r.attribute)).collect();
+        use Attribute::*;
+        let expect =
+            [(0, Color), (0, Shape), (0, Size), (0, Position), (1, Color), (1, Shape), (1, Size), (1, Position)];
+        assert_eq!(got, expect);
+        assert_eq!(counterfactual_tokens(&captions, &vocab).0, vec![0, 0, 0, 0, 1, 1, 1, 1]);
+        assert!(rows.iter().all(|r| !r.tokens.is_empty()));
+
+        assert_eq!(row_weights(&rows, &BTreeMap::new()), vec![1.0; 8]);
+        // Position 4, colour 0: raw 0, 1, 1, 4 per caption, mean 1.5.
+        let w = row_weights(&rows, &BTreeMap::from([("position".into(), 4.0), ("color".into(), 0.0)]));
+        let per_caption = [0.0, 1.0 / 1.5, 1.0 / 1.5, 4.0 / 1.5];
+        for (k, w) in w.iter().enumerate() {
+            assert!((w - per_caption[k % 4]).abs() < 1e-6, "{k}: {w}");
+        }
+        assert!((w.iter().sum::<f32>() / 8.0 - 1.0).abs() < 1e-6);
+        let none = BTreeMap::from(Attribute::ALL.map(|a| (a.name().to_string(), 0.0)));
+        assert_eq!(row_weights(&rows, &none), vec![0.0; 8]);
+        assert!(row_weights(&[], &none).is_empty());
     }
 }

@@ -4,6 +4,7 @@
 //! adversarial terms + λ·DAMSM + KL (+ λ1·perceptual when `train.lambda_perceptual` > 0, as
 //! ECAGAN), then the EMA of generator weights. The DAMSM text and image encoders are frozen.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::{AutodiffModule, Module};
@@ -28,7 +29,7 @@ use crate::config::{ModelConfig, RunConfig};
 use crate::data::batcher::tokens_tensor;
 use crate::data::source::DataSource;
 use crate::error::{Error, Result};
-use crate::eval::counterfactual::counterfactual_tokens;
+use crate::eval::counterfactual::{counterfactual_rows, row_weights};
 use crate::eval::evaluate::{EvalOptions, evaluate};
 use crate::models::attngan::Generator;
 use crate::models::damsm::ImageEncoder;
@@ -118,7 +119,7 @@ pub fn train_gan<B: AutodiffBackend>(
         // Discriminators (Eq. 5), on detached fakes; optionally counterfactual mismatches and
         // MA-GP on real matched pairs.
         let hard = (t.d_hard_negatives || t.g_hard_negatives)
-            .then(|| hard_negatives::<B>(&text, &host.captions, &vocab, device))
+            .then(|| hard_negatives::<B>(&text, &host.captions, &vocab, &t.d_hard_negative_weights, device))
             .flatten();
         let word_targets = (t.lambda_aux_classifier > 0.0).then(|| WordTargets {
             presence: word_presence::<B>(&host.tokens, mc.text.vocab_size, device),
@@ -280,22 +281,31 @@ pub(crate) struct RunStart<B: AutodiffBackend> {
 }
 
 /// The batch's counterfactual sentences through the frozen text encoder
-/// (`train.d_hard_negatives`, `train.g_hard_negatives`); `None` when no caption names an
-/// attribute.
+/// (`train.d_hard_negatives`, `train.g_hard_negatives`), each weighted by the attribute it
+/// changes (`train.d_hard_negative_weights`); `None` when no caption names an attribute.
 pub(crate) fn hard_negatives<B: AutodiffBackend>(
     text: &RnnEncoder<Inner<B>>,
     captions: &[String],
     vocab: &Vocab,
+    weights: &BTreeMap<String, f64>,
     device: &B::Device,
 ) -> Option<HardNegatives<B>> {
-    let (owner, rows) = counterfactual_tokens(captions, vocab);
+    let rows = counterfactual_rows(captions, vocab);
     if rows.is_empty() {
         return None;
     }
-    let text = text.forward(tokens_tensor::<Inner<B>>(&rows, device)).into_autodiff::<B>();
-    let ids: Vec<i64> = owner.iter().map(|&i| i as i64).collect();
+    let tokens: Vec<Vec<u32>> = rows.iter().map(|r| r.tokens.clone()).collect();
+    let text = text.forward(tokens_tensor::<Inner<B>>(&tokens, device)).into_autodiff::<B>();
+    let owners: Vec<usize> = rows.iter().map(|r| r.owner).collect();
+    let ids: Vec<i64> = owners.iter().map(|&i| i as i64).collect();
     let n = ids.len();
-    Some(HardNegatives { text, owner: Tensor::from_data(TensorData::new(ids, [n]), device), owners: owner })
+    let weight = row_weights(&rows, weights);
+    Some(HardNegatives {
+        text,
+        owner: Tensor::from_data(TensorData::new(ids, [n]), device),
+        owners,
+        weight: Tensor::from_data(TensorData::new(weight, [n]), device),
+    })
 }
 
 /// Open a fresh or resumed GAN run in `opts.out` whose images have the sides `sizes`.

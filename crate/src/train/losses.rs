@@ -72,6 +72,9 @@ pub struct HardNegatives<B: Backend> {
     pub owner: Tensor<B, 1, Int>,
     /// `owner` on the host.
     pub owners: Vec<usize>,
+    /// Each row's weight in the discriminator's mismatched term, mean 1
+    /// (`train.d_hard_negative_weights`).
+    pub weight: Tensor<B, 1>,
 }
 
 impl<B: Backend> DiscriminatorTerms<B> {
@@ -91,7 +94,10 @@ impl<B: Backend> DiscriminatorTerms<B> {
         let cond_real = bce_logits(d.cond_logits(&feat_real, text), true);
         let cond_fake = bce_logits(d.cond_logits(&feat_fake, text), false);
         let wrong = d.cond_logits(&feat_real.narrow(0, b - 1), &text.narrow(1, b - 1));
-        let cond_hard = hard.map(|h| bce_logits(d.cond_logits(&feat_real.select(h.owner.clone()), &h.text), false));
+        let cond_hard = hard.map(|h| {
+            let logits = d.cond_logits(&feat_real.select(h.owner.clone()), &h.text);
+            softplus(logits).mul(h.weight.clone()).mean()
+        });
         let aux = words.and_then(|w| w.loss(d, real, &feat_real));
         Self {
             real: bce_logits(d.uncond_logits(&feat_real), true),
@@ -154,18 +160,19 @@ impl<B: Backend> GeneratorTerms<B> {
 /// RAT-GAN's discriminator hinge loss (DF-GAN Eq. 1): max(0, 1 − D(x, s)) on real matched
 /// pairs, plus half of max(0, 1 + D(G(z), s)) and half of max(0, 1 + D(x, ŝ)) on fakes and
 /// mismatched pairs. With counterfactual pairs (`train.d_hard_negatives`) the mismatched term
-/// is the mean of the random and the counterfactual pairs' terms.
+/// is the mean of the random and the counterfactual pairs' terms, the latter weighted per pair
+/// (`counterfactual` holds the logits and their weights, mean 1).
 pub fn hinge_d<B: Backend>(
     real: Tensor<B, 1>,
     fake: Tensor<B, 1>,
     mismatched: Tensor<B, 1>,
-    counterfactual: Option<Tensor<B, 1>>,
+    counterfactual: Option<(Tensor<B, 1>, Tensor<B, 1>)>,
 ) -> Tensor<B, 1> {
     let r = relu(real.neg().add_scalar(1.0)).mean();
     let f = relu(fake.add_scalar(1.0)).mean();
     let mut m = relu(mismatched.add_scalar(1.0)).mean();
-    if let Some(c) = counterfactual {
-        m = (m + relu(c.add_scalar(1.0)).mean()).div_scalar(2.0);
+    if let Some((c, w)) = counterfactual {
+        m = (m + relu(c.add_scalar(1.0)).mul(w).mean()).div_scalar(2.0);
     }
     r + (f + m).div_scalar(2.0)
 }
@@ -225,7 +232,10 @@ mod tests {
         let changed = text_with(Tensor::<B, 2>::random([3, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &dev));
         // Two counterfactuals of caption 2, one of caption 0; caption 1 names no attribute.
         let owner = Tensor::<B, 1, Int>::from_data([2, 0, 2], &dev);
-        let hard = HardNegatives { text: changed.clone(), owner, owners: vec![2, 0, 2] };
+        let ones = Tensor::<B, 1>::ones([3], &dev);
+        let hard = HardNegatives { text: changed.clone(), owner: owner.clone(), owners: vec![2, 0, 2], weight: ones };
+        let weight = Tensor::<B, 1>::from_floats([0.5, 2.0, 0.5], &dev);
+        let weighted = HardNegatives { text: changed.clone(), owner, owners: vec![2, 0, 2], weight: weight.clone() };
         let v = |t: Tensor<B, 1>| t.into_scalar();
         // Without and with the word-level head (whose logit starts at 0, so it is perturbed first).
         for word_level in [false, true] {
@@ -248,6 +258,13 @@ mod tests {
             let expect = v(bce_logits(d.cond_logits(&rows, &changed), false));
             let got = v(with.cond_hard.clone().unwrap());
             assert!((got - expect).abs() < 1e-5, "{got} vs {expect}");
+            // Weighted (`train.d_hard_negative_weights`): each pair's term times its weight.
+            let w = DiscriminatorTerms::new(&d, real.clone(), fake.clone(), &text, Some(&weighted), None);
+            let per_pair = softplus(d.cond_logits(&rows, &changed));
+            let expect = v(per_pair.clone().mul(weight.clone()).mean());
+            let got_w = v(w.cond_hard.clone().unwrap());
+            assert!((got_w - expect).abs() < 1e-5, "{got_w} vs {expect}");
+            assert!((got_w - v(per_pair.mean())).abs() > 1e-4, "the weights change the term");
             // It shares the mismatched third of Eq. 5 with the random pairs.
             let base = v(plain.total()) - v(plain.cond_wrong.clone()) / 3.0;
             let total = base + (v(with.cond_wrong.clone()) + got) / 6.0;
@@ -285,6 +302,7 @@ mod tests {
             text: changed.clone(),
             owner: Tensor::from_data([0, 1, 2, 3], &dev),
             owners: vec![0, 1, 2, 3],
+            weight: Tensor::ones([4], &dev),
         };
         let inner = |t: &TextFeatures<AD>| TextFeatures {
             words: t.words.clone().inner(),
@@ -412,8 +430,13 @@ mod tests {
         // real 0 → 1; fake 0 → 1, halved; mismatched 1 → 2, halved: 1 + 0.5 + 1 = 2.5.
         assert!((hinge_d(t([0.0, 0.0]), t([0.0, 0.0]), t([1.0, 1.0]), None).into_scalar() - 2.5).abs() < 1e-6);
         // Counterfactuals at 0 → 1 share the mismatched half: 1 + 0.5 + (2 + 1)/4 = 2.25.
-        let with = hinge_d(t([0.0, 0.0]), t([0.0, 0.0]), t([1.0, 1.0]), Some(Tensor::from_floats([0.0; 3], &dev)));
+        let c = |v: [f32; 3]| Tensor::<B, 1>::from_floats(v, &dev);
+        let with = hinge_d(t([0.0, 0.0]), t([0.0, 0.0]), t([1.0, 1.0]), Some((c([0.0; 3]), c([1.0; 3]))));
         assert!((with.into_scalar() - 2.25).abs() < 1e-6);
+        // Weighted counterfactuals: terms 1, 1, 2 times weights 0, 0, 3 → mean 2; 1 + (1 + 2)/2.
+        let weighted =
+            hinge_d(t([0.0, 0.0]), t([0.0, 0.0]), t([1.0, 1.0]), Some((c([0.0, 0.0, 1.0]), c([0.0, 0.0, 3.0]))));
+        assert!((weighted.into_scalar() - 2.5).abs() < 1e-6);
         assert_eq!(hinge_g(t([1.0, 3.0])).into_scalar(), -2.0);
     }
 }
