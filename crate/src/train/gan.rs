@@ -294,12 +294,11 @@ pub(crate) fn hard_negatives<B: AutodiffBackend>(
     if rows.is_empty() {
         return None;
     }
-    let tokens: Vec<Vec<u32>> = rows.iter().map(|r| r.tokens.clone()).collect();
+    let weight = row_weights(&rows, weights);
+    let (owners, tokens): (Vec<usize>, Vec<Vec<u32>>) = rows.into_iter().map(|r| (r.owner, r.tokens)).unzip();
     let text = text.forward(tokens_tensor::<Inner<B>>(&tokens, device)).into_autodiff::<B>();
-    let owners: Vec<usize> = rows.iter().map(|r| r.owner).collect();
     let ids: Vec<i64> = owners.iter().map(|&i| i as i64).collect();
     let n = ids.len();
-    let weight = row_weights(&rows, weights);
     Some(HardNegatives {
         text,
         owner: Tensor::from_data(TensorData::new(ids, [n]), device),
