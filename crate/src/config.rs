@@ -268,6 +268,16 @@ pub struct TrainConfig {
     /// (AttnGAN's loss).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub g_hard_negatives: bool,
+    /// AttnGAN-family GANs with `d_hard_negatives`: weight λ_cf of a generator term that asks
+    /// every stage discriminator to score each generated image as a better match for its own
+    /// caption than for that caption's one-attribute counterfactuals,
+    /// λ_cf·mean w·softplus(D(G(z), ē') − D(G(z), ē)) with the pairs' weights of
+    /// `d_hard_negative_weights` (`GeneratorTerms::counterfactual`). Eq. 4 only asks for a
+    /// high D(G(z), ē); this asks that the mirrored relation or the other shape score lower,
+    /// which is what the discriminators learn from the counterfactual pairs on real images.
+    /// May be changed when a run resumes. 0 (the default, and AttnGAN's loss): off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub g_counterfactual_margin: f64,
     /// AttnGAN-family GANs: every stage discriminator's conditional logit also gets a
     /// word-level head (after ControlGAN, Li et al. 2019 §3.3; `nn/word_level_discriminator.rs`)
     /// in which each word attends over the 8×8 image regions. May be switched on when a run
@@ -462,6 +472,18 @@ impl RunConfig {
                 return Err(Error::config("train.d_hard_negative_weights", format!("{name} = {w} must be ≥ 0")));
             }
         }
+        if !(t.g_counterfactual_margin >= 0.0 && t.g_counterfactual_margin.is_finite()) {
+            return Err(Error::config(
+                "train.g_counterfactual_margin",
+                format!("{} must be ≥ 0", t.g_counterfactual_margin),
+            ));
+        }
+        if t.g_counterfactual_margin > 0.0 && !t.d_hard_negatives {
+            return Err(Error::config(
+                "train.g_counterfactual_margin",
+                "needs train.d_hard_negatives = true (the discriminators must learn the counterfactual pairs)",
+            ));
+        }
         if t.d_hard_negatives && self.model.gan.is_layout() {
             return Err(Error::config(
                 "train.d_hard_negatives",
@@ -501,14 +523,19 @@ impl RunConfig {
                 ));
             }
         }
-        if t.g_hard_negatives && self.model.gan.single_stage() {
-            return Err(Error::config(
-                "train.g_hard_negatives",
-                format!(
-                    "is for the AttnGAN-family generators; model.gan.variant {:?} has none",
-                    self.model.gan.variant
-                ),
-            ));
+        for (key, on) in [
+            ("train.g_hard_negatives", t.g_hard_negatives),
+            ("train.g_counterfactual_margin", t.g_counterfactual_margin > 0.0),
+        ] {
+            if on && self.model.gan.single_stage() {
+                return Err(Error::config(
+                    key,
+                    format!(
+                        "is for the AttnGAN-family generators; model.gan.variant {:?} has none",
+                        self.model.gan.variant
+                    ),
+                ));
+            }
         }
         if t.eval_every > 0 && t.eval_scenes < 2 {
             return Err(Error::config("train.eval_scenes", "must be at least 2 when train.eval_every is set"));
@@ -786,6 +813,30 @@ mod tests {
             let err = bad.validate().unwrap_err().to_string();
             assert!(err.contains("train.d_hard_negative_weights") && err.contains(says), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn counterfactual_margin_needs_the_discriminators_pairs() {
+        let mut cfg = RunConfig::preset("tiny").unwrap();
+        assert!(!cfg.to_toml().contains("g_counterfactual_margin"));
+        cfg.train.g_counterfactual_margin = 0.5;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("train.g_counterfactual_margin") && err.contains("d_hard_negatives"), "{err}");
+        cfg.train.d_hard_negatives = true;
+        cfg.validate().unwrap();
+        let text = cfg.to_toml();
+        assert!(text.contains("g_counterfactual_margin = 0.5"), "{text}");
+        assert_eq!(RunConfig::from_toml(&text, Path::new("r")).unwrap(), cfg);
+        for w in [-0.5, f64::INFINITY] {
+            let mut bad = cfg.clone();
+            bad.train.g_counterfactual_margin = w;
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains("train.g_counterfactual_margin") && err.contains("≥ 0"), "{w}: {err}");
+        }
+        let mut rat = cfg.clone();
+        rat.model.gan.variant = "ratgan".into();
+        let err = rat.validate().unwrap_err().to_string();
+        assert!(err.contains("train.g_counterfactual_margin") && err.contains("ratgan"), "{err}");
     }
 
     #[test]

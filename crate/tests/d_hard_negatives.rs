@@ -1,7 +1,8 @@
 //! `train.d_hard_negatives` in the GAN loops: real images paired with their captions'
 //! one-attribute counterfactuals join the mismatched pairs of AttnGAN and RAT-GAN; and
-//! `train.g_hard_negatives`, the same counterfactuals in the generator's DAMSM term. (Its own test binary: backend
-//! seeding is process-wide, so no other training may run beside it.)
+//! `train.g_hard_negatives`, the same counterfactuals in the generator's DAMSM term; and
+//! `train.g_counterfactual_margin`, the discriminators' view of them on generated images. (Its
+//! own test binary: backend seeding is process-wide, so no other training may run beside it.)
 
 mod common;
 
@@ -50,6 +51,24 @@ fn counterfactual_pairs_join_both_gan_loops() {
         assert!(with.is_finite() && with > without, "{key}: {with} with counterfactuals, {without} without");
     }
     cfg.train.g_hard_negatives = false;
+
+    // `train.g_counterfactual_margin`: the same pairs on the generated images, for G. The first
+    // step's discriminator update is the d_hard run's, and the generator's loss differs from
+    // that run's by exactly the logged margin; untrained, each stage's logit barely tells a
+    // caption from its counterfactuals, so the margin starts near λ·log 2 per stage.
+    cfg.train.d_hard_negatives = true;
+    cfg.train.g_counterfactual_margin = 0.5;
+    let margin = root.join("g-margin");
+    train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&margin), &dev).unwrap();
+    let g_cf = logged(&margin, "g_cf");
+    assert_eq!(g_cf.len(), 2, "every step logs g_cf");
+    assert_eq!(logged(&margin, "loss_d")[0], logged(&run, "loss_d")[0]);
+    let extra = logged(&margin, "loss_g")[0] - logged(&run, "loss_g")[0];
+    assert!((extra - g_cf[0]).abs() < 1e-3 * g_cf[0].max(1.0), "loss_g grew by {extra}, g_cf {}", g_cf[0]);
+    let per_stage = g_cf[0] / 0.5 / cfg.model.gan.stages as f64;
+    assert!((per_stage - std::f64::consts::LN_2).abs() < 0.25, "g_cf starts at {per_stage} per stage");
+    assert!(logged(&run, "g_cf").is_empty(), "off by default");
+    cfg.train.g_counterfactual_margin = 0.0;
 
     // RAT-GAN takes the option into its hinge loss.
     cfg.train.d_hard_negatives = true;

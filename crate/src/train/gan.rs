@@ -175,12 +175,17 @@ pub fn train_gan<B: AutodiffBackend>(
 
         // Generator (Eq. 6–7): adversarial terms of every stage + λ·DAMSM on the last + KL,
         // + λ1·perceptual on the last (region features of the frozen DAMSM image encoder),
-        // + λ_aux·the auxiliary classifiers' loss on every stage.
+        // + λ_aux·the auxiliary classifiers' loss and λ_cf·the counterfactual margin on every stage.
         let mut stage_terms: Option<Tensor<B, 1>> = None;
-        let (mut adv, mut g_aux) = (0.0f32, None::<f32>);
+        let (mut adv, mut g_aux, mut g_cf) = (0.0f32, None::<f32>, None::<f32>);
         for (i, d) in disc.stages.iter().enumerate() {
-            let g = GeneratorTerms::new(d, out.images[i].clone(), &caption, word_targets.as_ref());
+            let margin =
+                hard.as_ref().filter(|_| t.g_counterfactual_margin > 0.0).map(|h| (h, t.g_counterfactual_margin));
+            let g = GeneratorTerms::new(d, out.images[i].clone(), &caption, word_targets.as_ref(), margin);
             adv += scalar(g.adv.clone());
+            if let Some(m) = &g.counterfactual {
+                *g_cf.get_or_insert(0.0) += scalar(m.clone());
+            }
             if let Some(a) = &g.aux {
                 *g_aux.get_or_insert(0.0) += scalar(a.clone());
             }
@@ -229,6 +234,7 @@ pub fn train_gan<B: AutodiffBackend>(
         values.extend(penalty.map(|v| ("ma_gp".to_string(), v)));
         values.extend(d_aux.map(|v| ("d_aux".to_string(), v)));
         values.extend(g_aux.map(|v| ("g_aux".to_string(), v)));
+        values.extend(g_cf.map(|v| ("g_cf".to_string(), v)));
         if let Some(p) = perceptual {
             values.push(("perceptual".to_string(), scalar(p)));
         }

@@ -128,12 +128,19 @@ impl<B: Backend> DiscriminatorTerms<B> {
     }
 }
 
-/// One stage's generator terms: Eq. 4 (both logits should say "real"), and with `words` the
+/// One stage's generator terms: Eq. 4 (both logits should say "real"); with `words` the
 /// auxiliary classifier's loss on the generated images (AC-GAN's L_C for G: the image should
-/// show its caption's words).
+/// show its caption's words); with `margin` the counterfactual margin (`counterfactual`).
 pub struct GeneratorTerms<B: Backend> {
     pub adv: Tensor<B, 1>,
     pub aux: Option<Tensor<B, 1>>,
+    /// λ_cf · mean_k w_k·softplus(D(G(z)_i, ē'_k) − D(G(z)_i, ē_i)) over the counterfactual
+    /// rows k of caption i (`train.g_counterfactual_margin`): the discriminator should score
+    /// each generated image as a better match for its own caption than for any of that
+    /// caption's one-attribute changes (a mirrored relation, another shape). A logistic
+    /// ranking loss on the conditional logit, in the spirit of the matching-aware
+    /// discriminator (GAN-INT-CLS, Reed et al. 2016 §4.2) turned round onto the generator.
+    pub counterfactual: Option<Tensor<B, 1>>,
 }
 
 impl<B: Backend> GeneratorTerms<B> {
@@ -142,18 +149,22 @@ impl<B: Backend> GeneratorTerms<B> {
         fake: Tensor<B, 4>,
         text: &TextFeatures<B>,
         words: Option<&WordTargets<B>>,
+        margin: Option<(&HardNegatives<B>, f64)>,
     ) -> Self {
         let feat = d.features(fake.clone());
-        let adv = bce_logits(d.uncond_logits(&feat), true) + bce_logits(d.cond_logits(&feat, text), true);
-        Self { aux: words.and_then(|w| w.loss(d, fake, &feat)), adv }
+        let cond = d.cond_logits(&feat, text);
+        let counterfactual = margin.map(|(h, lambda)| {
+            let own = cond.clone().select(0, h.owner.clone());
+            let changed = d.cond_logits(&feat.select(h.owner.clone()), &h.text);
+            softplus(changed - own).mul(h.weight.clone()).mean().mul_scalar(lambda)
+        });
+        let adv = bce_logits(d.uncond_logits(&feat), true) + bce_logits(cond, true);
+        Self { aux: words.and_then(|w| w.loss(d, fake, &feat)), adv, counterfactual }
     }
 
-    /// Eq. 4 plus the classifier's term when present.
+    /// Eq. 4 plus the classifier's term and the counterfactual margin when present.
     pub fn total(&self) -> Tensor<B, 1> {
-        match &self.aux {
-            Some(aux) => self.adv.clone() + aux.clone(),
-            None => self.adv.clone(),
-        }
+        [&self.aux, &self.counterfactual].into_iter().flatten().fold(self.adv.clone(), |acc, t| acc + t.clone())
     }
 }
 
@@ -359,8 +370,8 @@ mod tests {
         assert!((v(again.aux.unwrap()) - got).abs() < 1e-6);
 
         // G: the term is the classifier's loss on the generated images, and it moves them.
-        let g = GeneratorTerms::new(&d, fake.clone(), &text, Some(&words));
-        let g_plain = GeneratorTerms::new(&d, fake.clone(), &text, None);
+        let g = GeneratorTerms::new(&d, fake.clone(), &text, Some(&words), None);
+        let g_plain = GeneratorTerms::new(&d, fake.clone(), &text, None, None);
         assert!(g_plain.aux.is_none());
         let expect = 0.5 * v(classifier_loss(d.word_logits(&d.features(fake.clone())).unwrap(), presence));
         let got = v(g.aux.clone().unwrap());
@@ -371,7 +382,55 @@ mod tests {
         assert!(grad.abs().sum().into_scalar() > 0.0);
         // A stage without the head adds nothing even when asked.
         let bare = StageDiscriminator::<AD>::new(0, 4, 8, 6, DiscriminatorHeads::default(), &dev);
-        assert!(GeneratorTerms::new(&bare, fake, &text, Some(&words)).aux.is_none());
+        assert!(GeneratorTerms::new(&bare, fake, &text, Some(&words), None).aux.is_none());
+    }
+
+    /// The counterfactual margin: its value per row and weight, its place in the generator's
+    /// total, and that descending it on the generated images makes D prefer their own captions.
+    #[test]
+    fn the_counterfactual_margin_moves_generated_images_towards_their_captions() {
+        use burn::tensor::Distribution::{Normal, Uniform};
+        type AD = crate::CpuTrainBackend;
+        let dev = Default::default();
+        <AD as Backend>::seed(&dev, 3);
+        let d = StageDiscriminator::<AD>::new(0, 4, 8, 6, DiscriminatorHeads::default(), &dev);
+        let text = text_with(Tensor::<AD, 2>::random([3, 8], Normal(0.0, 1.0), &dev));
+        let changed = text_with(Tensor::<AD, 2>::random([3, 8], Normal(0.0, 1.0), &dev));
+        let owners = vec![2, 0, 2];
+        let hard = HardNegatives {
+            text: changed.clone(),
+            owner: Tensor::from_data([2, 0, 2], &dev),
+            owners,
+            weight: Tensor::from_floats([0.5, 2.0, 0.5], &dev),
+        };
+        let margin = |x: Tensor<AD, 4>| {
+            let g = GeneratorTerms::new(&d, x, &text, None, Some((&hard, 0.5)));
+            (g.counterfactual.clone().unwrap(), g)
+        };
+        let v = |t: Tensor<AD, 1>| t.into_scalar();
+        let mut x = Tensor::<AD, 4>::random([3, 3, 64, 64], Uniform(-1.0, 1.0), &dev);
+
+        let (m, g) = margin(x.clone());
+        let feat = d.features(x.clone());
+        let own = d.cond_logits(&feat, &text).select(0, hard.owner.clone());
+        let other = d.cond_logits(&feat.select(hard.owner.clone()), &changed);
+        let per_row = softplus(other - own).mul(hard.weight.clone());
+        let expect = 0.5 * v(per_row.mean());
+        assert!(expect > 0.0 && (v(m.clone()) - expect).abs() < 1e-5, "{} vs {expect}", v(m));
+        assert!((v(g.total()) - v(g.adv.clone()) - expect).abs() < 1e-4);
+        assert!(GeneratorTerms::new(&d, x.clone(), &text, None, None).counterfactual.is_none());
+
+        // Gradient steps on the images alone lower the margin.
+        let first = v(m);
+        for _ in 0..20 {
+            let x_grad = x.clone().require_grad();
+            let (m, _) = margin(x_grad.clone());
+            let grad = x_grad.grad(&m.backward()).expect("the generated image gets a gradient");
+            let step = grad.clone().div_scalar(grad.abs().max().into_scalar() + 1e-12).mul_scalar(0.05);
+            x = Tensor::from_inner((x.inner() - step).clamp(-1.0, 1.0));
+        }
+        let last = v(margin(x).0);
+        assert!(last < first * 0.8, "margin {first} → {last}");
     }
 
     /// Blind words are read from a view of the image: colour-blind ones from a channel mix, so
@@ -415,7 +474,7 @@ mod tests {
 
         let all = blind_to(&[1, 2, 3], &[4, 5]);
         let fake = colour.require_grad();
-        let g = GeneratorTerms::new(&d, fake.clone(), &text, Some(&all));
+        let g = GeneratorTerms::new(&d, fake.clone(), &text, Some(&all), None);
         let grads = g.aux.unwrap().backward();
         let grad = fake.grad(&grads).expect("the generated image gets a gradient through the mix");
         assert!(grad.abs().sum().into_scalar() > 0.0);
