@@ -178,9 +178,8 @@ pub fn train_gan<B: AutodiffBackend>(
         // + λ_aux·the auxiliary classifiers' loss and λ_cf·the counterfactual margin on every stage.
         let mut stage_terms: Option<Tensor<B, 1>> = None;
         let (mut adv, mut g_aux, mut g_cf) = (0.0f32, None::<f32>, None::<f32>);
+        let margin = hard.as_ref().filter(|_| t.g_counterfactual_margin > 0.0).map(|h| (h, t.g_counterfactual_margin));
         for (i, d) in disc.stages.iter().enumerate() {
-            let margin =
-                hard.as_ref().filter(|_| t.g_counterfactual_margin > 0.0).map(|h| (h, t.g_counterfactual_margin));
             let g = GeneratorTerms::new(d, out.images[i].clone(), &caption, word_targets.as_ref(), margin);
             adv += scalar(g.adv.clone());
             if let Some(m) = &g.counterfactual {

@@ -77,6 +77,14 @@ pub struct HardNegatives<B: Backend> {
     pub weight: Tensor<B, 1>,
 }
 
+impl<B: Backend> HardNegatives<B> {
+    /// `d`'s conditional logit of each counterfactual row against its caption's image, whose
+    /// features are row `owner[k]` of `feat`.
+    fn cond_logits(&self, d: &StageDiscriminator<B>, feat: &StageFeatures<B>) -> Tensor<B, 1> {
+        d.cond_logits(&feat.select(self.owner.clone()), &self.text)
+    }
+}
+
 impl<B: Backend> DiscriminatorTerms<B> {
     /// The terms of one stage's discriminator on a batch, with counterfactual mismatches
     /// when `hard` is given and the auxiliary classifier's loss on real images when `words` is.
@@ -94,10 +102,7 @@ impl<B: Backend> DiscriminatorTerms<B> {
         let cond_real = bce_logits(d.cond_logits(&feat_real, text), true);
         let cond_fake = bce_logits(d.cond_logits(&feat_fake, text), false);
         let wrong = d.cond_logits(&feat_real.narrow(0, b - 1), &text.narrow(1, b - 1));
-        let cond_hard = hard.map(|h| {
-            let logits = d.cond_logits(&feat_real.select(h.owner.clone()), &h.text);
-            softplus(logits).mul(h.weight.clone()).mean()
-        });
+        let cond_hard = hard.map(|h| softplus(h.cond_logits(d, &feat_real)).mul(h.weight.clone()).mean());
         let aux = words.and_then(|w| w.loss(d, real, &feat_real));
         Self {
             real: bce_logits(d.uncond_logits(&feat_real), true),
@@ -155,8 +160,7 @@ impl<B: Backend> GeneratorTerms<B> {
         let cond = d.cond_logits(&feat, text);
         let counterfactual = margin.map(|(h, lambda)| {
             let own = cond.clone().select(0, h.owner.clone());
-            let changed = d.cond_logits(&feat.select(h.owner.clone()), &h.text);
-            softplus(changed - own).mul(h.weight.clone()).mean().mul_scalar(lambda)
+            softplus(h.cond_logits(d, &feat) - own).mul(h.weight.clone()).mean().mul_scalar(lambda)
         });
         let adv = bce_logits(d.uncond_logits(&feat), true) + bce_logits(cond, true);
         Self { aux: words.and_then(|w| w.loss(d, fake, &feat)), adv, counterfactual }
@@ -396,11 +400,10 @@ mod tests {
         let d = StageDiscriminator::<AD>::new(0, 4, 8, 6, DiscriminatorHeads::default(), &dev);
         let text = text_with(Tensor::<AD, 2>::random([3, 8], Normal(0.0, 1.0), &dev));
         let changed = text_with(Tensor::<AD, 2>::random([3, 8], Normal(0.0, 1.0), &dev));
-        let owners = vec![2, 0, 2];
         let hard = HardNegatives {
             text: changed.clone(),
             owner: Tensor::from_data([2, 0, 2], &dev),
-            owners,
+            owners: vec![2, 0, 2],
             weight: Tensor::from_floats([0.5, 2.0, 0.5], &dev),
         };
         let margin = |x: Tensor<AD, 4>| {
