@@ -221,7 +221,7 @@ fn model_card(cfg: &ExportConfig, probe: &str, diff: u8, evaluation: Option<&Eva
         s += "R-precision and FID use this run's DAMSM encoders; FID on DAMSM features is not comparable with \
               published FIDs (Inception features).\n\n";
         s += &e.table();
-        for t in [e.shape_confusion_table(), e.relation_errors_table()].into_iter().flatten() {
+        for t in e.error_tables() {
             s += &format!("\n{t}");
         }
         s += &format!("\nReference, {}.\n\n", e.real_summary());

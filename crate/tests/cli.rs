@@ -104,7 +104,11 @@ fn bad_inputs_are_clear_errors() {
     let json = dir.join("eval.json");
     let ok = t2i(&["eval", "--model", &s(&gan), "--scenes", "12", "--json", &s(&json)]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("all attributes right"));
+    let table = String::from_utf8_lossy(&ok.stdout);
+    for heading in ["all attributes right", "Relations the judge read", "Object counts the judge read", "by the order"]
+    {
+        assert!(table.contains(heading), "no {heading:?} in\n{table}");
+    }
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let stages = report["stages"].as_array().unwrap();
     assert_eq!(stages.iter().map(|s| s["size"].as_u64().unwrap()).collect::<Vec<_>>(), vec![64, 128]);
@@ -115,6 +119,12 @@ fn bad_inputs_are_clear_errors() {
         }
     }
     assert!(stages[1]["r_precision"].as_f64().is_some() && stages[1]["fid_damsm"].as_f64().unwrap() >= 0.0);
+    // Every scene lands in one count verdict; both naming slots count the same scenes.
+    let counts = &stages[1]["count_errors"];
+    let verdicts: u64 = ["right", "extra", "merged", "lost"].iter().map(|k| counts[k].as_u64().unwrap()).sum();
+    assert_eq!(verdicts, 12, "{counts}");
+    let order = &stages[1]["naming_order"];
+    assert_eq!(order["first"]["shape"]["total"], order["second"]["shape"]["total"], "{order}");
     assert_eq!(report["real"]["judge"]["all_correct"].as_f64(), Some(1.0), "the judge must read real images");
 
     // Empty caption and a caption with no known word.

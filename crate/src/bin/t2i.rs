@@ -472,7 +472,7 @@ fn run() -> Result<()> {
                 t2i::eval::evaluate::evaluate(&pipe, encoders.as_ref(), &data, &opts)?
             });
             print!("{}", report.table());
-            for t in [report.shape_confusion_table(), report.relation_errors_table()].into_iter().flatten() {
+            for t in report.error_tables() {
                 println!("\n{t}");
             }
             let pairs: Vec<String> = report.held_out_pairs.iter().map(|(p, n)| format!("{p} {n}")).collect();

@@ -18,9 +18,11 @@ use crate::data::batcher::{ShapesSource, content_key, push_image, tokens_tensor}
 use crate::data::shapes::{self, HELD_OUT, Split};
 use crate::data::source::DataSource;
 use crate::error::{Error, Result};
+use crate::eval::count_errors::CountErrors;
 use crate::eval::fid::frechet_distance;
 use crate::eval::judge::{AttributeTally, Count, judge, score};
 use crate::eval::layout_scores::{BoxAccuracy, score_layout};
+use crate::eval::naming_order::NamingOrder;
 use crate::eval::r_precision::r_precision_from_scores;
 use crate::eval::relation_errors::RelationErrors;
 use crate::eval::shape_confusion::ShapeConfusion;
@@ -103,6 +105,12 @@ pub struct StageEval {
     /// How the relation was read in two-object scenes (Shapes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relation_errors: Option<RelationErrors>,
+    /// Which way the object count went wrong (Shapes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count_errors: Option<CountErrors>,
+    /// Attribute accuracy of the objects two-object captions name first and second (Shapes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub naming_order: Option<NamingOrder>,
     /// Mean absolute pixel difference (0–1) between images of one caption under different seeds.
     pub diversity: f64,
     /// R-precision on this stage's images (DAMSM encoders; final stage only).
@@ -178,18 +186,25 @@ impl EvalReport {
         out
     }
 
-    /// The final stage's shape confusion matrix as a Markdown table (Shapes only).
-    pub fn shape_confusion_table(&self) -> Option<String> {
-        let s = self.stages.last()?;
-        let m = s.shape_confusion.as_ref()?;
-        Some(format!("Shapes the judge read at {0}×{0} (rows: the caption's shape):\n\n{m}", s.size))
-    }
-
-    /// The final stage's relation verdicts in two-object scenes as a Markdown table (Shapes only).
-    pub fn relation_errors_table(&self) -> Option<String> {
-        let s = self.stages.last()?;
-        let m = s.relation_errors.as_ref()?;
-        Some(format!("Relations the judge read at {0}×{0}:\n\n{m}", s.size))
+    /// The final stage's error breakdowns as titled Markdown tables (Shapes only): which shape
+    /// the judge read for each caption shape, how relations and object counts went wrong, and
+    /// accuracy by the order a two-object caption names its objects.
+    pub fn error_tables(&self) -> Vec<String> {
+        let Some(s) = self.stages.last() else { return Vec::new() };
+        let side = format!("{0}×{0}", s.size);
+        [
+            s.shape_confusion
+                .as_ref()
+                .map(|m| format!("Shapes the judge read at {side} (rows: the caption's shape):\n\n{m}")),
+            s.relation_errors.as_ref().map(|m| format!("Relations the judge read at {side}:\n\n{m}")),
+            s.count_errors.as_ref().map(|m| format!("Object counts the judge read at {side}:\n\n{m}")),
+            s.naming_order
+                .as_ref()
+                .map(|m| format!("Two-object captions at {side}, by the order the caption names the objects:\n\n{m}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// One line on the final stage: all-attributes-right, color, shape, R-precision.
@@ -405,8 +420,13 @@ fn evaluate_shapes<B: Backend>(
             (AttributeTally::default(), AttributeTally::default(), AttributeTally::default());
         let mut confusion = ShapeConfusion::default();
         let mut relations = RelationErrors::default();
+        let mut counts = CountErrors::default();
+        let mut order = NamingOrder::default();
         for ((img, ex), caption) in images.iter().zip(&examples).zip(&captions) {
-            let sc = score(&ex.scene, &judge(img)).for_caption(caption);
+            let judged = judge(img);
+            counts.add(&ex.scene, &judged);
+            let sc = score(&ex.scene, &judged).for_caption(caption);
+            order.add(&ex.scene, caption, &sc);
             all.add(&sc);
             confusion.add(&ex.scene, &sc);
             relations.add(&ex.scene, &sc);
@@ -429,6 +449,8 @@ fn evaluate_shapes<B: Backend>(
             seen: Some(Accuracy::from(&seen)),
             shape_confusion: Some(confusion),
             relation_errors: Some(relations),
+            count_errors: Some(counts),
+            naming_order: Some(order),
             diversity: diversity[s],
             r_precision,
             fid_damsm,
@@ -516,6 +538,8 @@ fn evaluate_images<B: Backend>(
             seen: None,
             shape_confusion: None,
             relation_errors: None,
+            count_errors: None,
+            naming_order: None,
             diversity: diversity[s],
             r_precision,
             fid_damsm,

@@ -625,14 +625,14 @@ fn assign(
 }
 
 /// Right / total counts of one attribute.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Count {
     pub correct: usize,
     pub total: usize,
 }
 
 impl Count {
-    fn add(&mut self, ok: bool) {
+    pub(crate) fn add(&mut self, ok: bool) {
         self.correct += usize::from(ok);
         self.total += 1;
     }
