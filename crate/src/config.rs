@@ -268,6 +268,15 @@ pub struct TrainConfig {
     /// (AttnGAN's loss).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub g_hard_negatives: bool,
+    /// With `d_hard_negatives` or `g_hard_negatives`: the GAN's counterfactual captions change
+    /// the colour, shape and size word of every object in turn, not only the first word naming
+    /// each attribute, so the object a two-object caption names second has pairs of its own
+    /// (its errors are the more common ones: `t2i eval`'s naming-order table). Two-object
+    /// captions then have eight counterfactuals instead of five; `d_hard_negative_weights`
+    /// still weighs them by attribute. DAMSM pretraining keeps the first-word set. May be
+    /// changed when a run resumes. Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counterfactual_each_object: bool,
     /// AttnGAN-family GANs with `d_hard_negatives`: weight λ_cf of a generator term that asks
     /// every stage discriminator to score each generated image as a better match for its own
     /// caption than for that caption's one-attribute counterfactuals,
@@ -471,6 +480,12 @@ impl RunConfig {
             if !(*w >= 0.0 && w.is_finite()) {
                 return Err(Error::config("train.d_hard_negative_weights", format!("{name} = {w} must be ≥ 0")));
             }
+        }
+        if t.counterfactual_each_object && !(t.d_hard_negatives || t.g_hard_negatives) {
+            return Err(Error::config(
+                "train.counterfactual_each_object",
+                "needs train.d_hard_negatives or train.g_hard_negatives = true (it chooses their counterfactuals)",
+            ));
         }
         if !(t.g_counterfactual_margin >= 0.0 && t.g_counterfactual_margin.is_finite()) {
             return Err(Error::config(
@@ -921,6 +936,23 @@ mod tests {
         folder.data.path = Some(PathBuf::from("x"));
         let err = folder.validate().unwrap_err().to_string();
         assert!(err.contains("train.g_hard_negatives"), "{err}");
+    }
+
+    #[test]
+    fn counterfactual_each_object_needs_hard_negatives_and_round_trips() {
+        let mut cfg = RunConfig::preset("tiny").unwrap();
+        assert!(!cfg.to_toml().contains("counterfactual_each_object"));
+        cfg.train.counterfactual_each_object = true;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("train.counterfactual_each_object") && err.contains("hard_negatives"), "{err}");
+        for (d, g) in [(true, false), (false, true)] {
+            cfg.train.d_hard_negatives = d;
+            cfg.train.g_hard_negatives = g;
+            cfg.validate().unwrap();
+            let text = cfg.to_toml();
+            assert!(text.contains("counterfactual_each_object = true"), "{text}");
+            assert_eq!(RunConfig::from_toml(&text, Path::new("r")).unwrap(), cfg);
+        }
     }
 
     #[test]

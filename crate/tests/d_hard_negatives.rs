@@ -1,8 +1,8 @@
 //! `train.d_hard_negatives` in the GAN loops: real images paired with their captions'
 //! one-attribute counterfactuals join the mismatched pairs of AttnGAN and RAT-GAN; and
 //! `train.g_hard_negatives`, the same counterfactuals in the generator's DAMSM term; and
-//! `train.g_counterfactual_margin`, the discriminators' view of them on generated images. (Its
-//! own test binary: backend seeding is process-wide, so no other training may run beside it.)
+//! `train.g_counterfactual_margin`, the discriminators' view of them on generated images; and
+//! `train.counterfactual_each_object`, which widens the pair set. (Its own test binary: backend seeding is process-wide, so no other training may run beside it.)
 
 mod common;
 
@@ -69,6 +69,21 @@ fn counterfactual_pairs_join_both_gan_loops() {
     assert!((per_stage - std::f64::consts::LN_2).abs() < 0.25, "g_cf starts at {per_stage} per stage");
     assert!(logged(&run, "g_cf").is_empty(), "off by default");
     cfg.train.g_counterfactual_margin = 0.0;
+
+    // `train.counterfactual_each_object`: more pairs (the second object's colour, shape and
+    // size words too), so the first step's d_hard is a mean over another set, still near
+    // log 2 per stage, while Eq. 5's terms on the same images are unchanged.
+    cfg.train.counterfactual_each_object = true;
+    let each = root.join("each-object");
+    train_gan::<AD>(&cfg, Some(&damsm), &TrainOptions::new(&each), &dev).unwrap();
+    let each_hard = logged(&each, "d_hard")[0];
+    assert_ne!(each_hard, hard[0], "the pair set must change");
+    let per_stage = each_hard / cfg.model.gan.stages as f64;
+    assert!((per_stage - std::f64::consts::LN_2).abs() < 0.25, "d_hard starts at {per_stage} per stage");
+    for key in ["d_real", "d_fake", "d_wrong"] {
+        assert_eq!(logged(&each, key)[0], logged(&run, key)[0], "{key}");
+    }
+    cfg.train.counterfactual_each_object = false;
 
     // RAT-GAN takes the option into its hinge loss.
     cfg.train.d_hard_negatives = true;

@@ -93,10 +93,26 @@ fn cycle<W: AsRef<[&'static str]>>(values: &[W], word: &str) -> Option<&'static 
 
 /// `caption` with the first word naming `attr` replaced; `None` when no word names it.
 pub fn counterfactual(caption: &str, attr: Attribute) -> Option<String> {
+    counterfactual_nth(caption, attr, 0)
+}
+
+/// `caption` with its `nth` word (from 0) naming `attr` replaced; `None` when fewer name it.
+pub fn counterfactual_nth(caption: &str, attr: Attribute, nth: usize) -> Option<String> {
     let mut words: Vec<&str> = caption.split_whitespace().collect();
-    let (k, new) = words.iter().enumerate().find_map(|(k, w)| attr.replace(w).map(|n| (k, n)))?;
+    let (k, new) = words.iter().enumerate().filter_map(|(k, w)| attr.replace(w).map(|n| (k, n))).nth(nth)?;
     words[k] = new;
     Some(words.join(" "))
+}
+
+/// How many words of `caption` the counterfactuals of `attr` change one at a time: one, or
+/// with `each_object` one per object for the attributes every object's noun phrase names
+/// (colour, shape, size). A caption names as many objects as it has shape words; counting
+/// them keeps a background colour word out of the object colours.
+fn changed_words(caption: &str, attr: Attribute, each_object: bool) -> usize {
+    if !(each_object && matches!(attr, Attribute::Color | Attribute::Shape | Attribute::Size)) {
+        return 1;
+    }
+    caption.split_whitespace().filter(|w| Attribute::Shape.replace(w).is_some()).count().max(1)
 }
 
 /// Every one-attribute change of `caption` ([`counterfactual`] for each attribute it names).
@@ -105,10 +121,9 @@ pub fn counterfactuals(caption: &str) -> Vec<String> {
 }
 
 /// The token rows of each caption's counterfactuals that `vocab` can encode, and for each row
-/// the index of its caption: the hard negatives of `train.damsm_hard_negatives` and
-/// `train.d_hard_negatives`.
+/// the index of its caption: the hard negatives of `train.damsm_hard_negatives`.
 pub fn counterfactual_tokens(captions: &[String], vocab: &Vocab) -> (Vec<usize>, Vec<Vec<u32>>) {
-    let rows = counterfactual_rows(captions, vocab);
+    let rows = counterfactual_rows(captions, vocab, false);
     (rows.iter().map(|r| r.owner).collect(), rows.into_iter().map(|r| r.tokens).collect())
 }
 
@@ -120,15 +135,20 @@ pub struct CounterfactualRow {
     pub tokens: Vec<u32>,
 }
 
-/// [`counterfactual_tokens`] with the attribute each row changes.
-pub fn counterfactual_rows(captions: &[String], vocab: &Vocab) -> Vec<CounterfactualRow> {
+/// Each caption's counterfactuals as token rows, with the attribute each row changes: per
+/// attribute the first word naming it changed, or with `each_object` (`train.
+/// counterfactual_each_object`) each object's colour, shape and size word in turn, so that
+/// the second object of a two-object caption has counterfactuals of its own.
+pub fn counterfactual_rows(captions: &[String], vocab: &Vocab, each_object: bool) -> Vec<CounterfactualRow> {
     let mut rows = Vec::new();
     for (owner, caption) in captions.iter().enumerate() {
         for attribute in Attribute::ALL {
-            let Some(c) = counterfactual(caption, attribute) else { continue };
-            let tokens = vocab.encode(&c).ids;
-            if !tokens.is_empty() {
-                rows.push(CounterfactualRow { owner, attribute, tokens });
+            for nth in 0..changed_words(caption, attribute, each_object) {
+                let Some(c) = counterfactual_nth(caption, attribute, nth) else { continue };
+                let tokens = vocab.encode(&c).ids;
+                if !tokens.is_empty() {
+                    rows.push(CounterfactualRow { owner, attribute, tokens });
+                }
             }
         }
     }
@@ -429,7 +449,7 @@ mod tests {
             .map(String::from)
             .to_vec();
         let vocab = Vocab::build(captions.iter().map(String::as_str).chain(["orange square top"]), 0);
-        let rows = counterfactual_rows(&captions, &vocab);
+        let rows = counterfactual_rows(&captions, &vocab, false);
         let got: Vec<(usize, Attribute)> = rows.iter().map(|r| (r.owner, r.attribute)).collect();
         use Attribute::*;
         let expect =
@@ -449,5 +469,48 @@ mod tests {
         let none = BTreeMap::from(Attribute::ALL.map(|a| (a.name().to_string(), 0.0)));
         assert_eq!(row_weights(&rows, &none), vec![0.0; 8]);
         assert!(row_weights(&[], &none).is_empty());
+    }
+
+    /// With `each_object`, both objects of a two-object caption get colour, shape and size
+    /// rows; a one-object caption and the background word are unaffected.
+    #[test]
+    fn rows_for_each_object() {
+        let captions: Vec<String> =
+            ["a big green dot under a little cyan triangle on a gray background", "a tiny pink star in the center"]
+                .map(String::from)
+                .to_vec();
+        let vocab = Vocab::build(captions.iter().map(String::as_str).chain(["blue star large white top red"]), 0);
+        let rows = counterfactual_rows(&captions, &vocab, true);
+        let got: Vec<(usize, Attribute)> = rows.iter().map(|r| (r.owner, r.attribute)).collect();
+        use Attribute::*;
+        let expect = [
+            (0, Color),
+            (0, Color),
+            (0, Shape),
+            (0, Shape),
+            (0, Size),
+            (0, Size),
+            (0, Position),
+            (0, Background),
+            (1, Color),
+            (1, Shape),
+            (1, Size),
+            (1, Position),
+        ];
+        assert_eq!(got, expect);
+        let text: Vec<String> = rows
+            .iter()
+            .map(|r| r.tokens.iter().map(|&t| vocab.word(t).unwrap_or("?")).collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(text[0], "a big cyan dot under a little cyan triangle on a gray background");
+        assert_eq!(text[1], "a big green dot under a little blue triangle on a gray background");
+        assert_eq!(text[3], "a big green dot under a little cyan star on a gray background");
+        assert_eq!(text[5], "a big green dot under a large cyan triangle on a gray background");
+        assert_eq!(text[7], "a big green dot under a little cyan triangle on a white background");
+        // Without the option: the first word of each attribute only, as before.
+        let first: Vec<(usize, Attribute)> =
+            counterfactual_rows(&captions, &vocab, false).iter().map(|r| (r.owner, r.attribute)).collect();
+        assert_eq!(first, [0, 2, 4, 6, 7, 8, 9, 10, 11].map(|k| expect[k]));
+        assert_eq!(counterfactual_nth(&captions[1], Color, 1), None);
     }
 }

@@ -4,7 +4,6 @@
 //! adversarial terms + λ·DAMSM + KL (+ λ1·perceptual when `train.lambda_perceptual` > 0, as
 //! ECAGAN), then the EMA of generator weights. The DAMSM text and image encoders are frozen.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::{AutodiffModule, Module};
@@ -25,7 +24,7 @@ use super::{
     TrainOptions, TrainSummary, adam, check_finite, check_resume_config, prepare_run_dir, progress_bar, test_source,
     train_source,
 };
-use crate::config::{ModelConfig, RunConfig};
+use crate::config::{ModelConfig, RunConfig, TrainConfig};
 use crate::data::batcher::tokens_tensor;
 use crate::data::source::DataSource;
 use crate::error::{Error, Result};
@@ -119,7 +118,7 @@ pub fn train_gan<B: AutodiffBackend>(
         // Discriminators (Eq. 5), on detached fakes; optionally counterfactual mismatches and
         // MA-GP on real matched pairs.
         let hard = (t.d_hard_negatives || t.g_hard_negatives)
-            .then(|| hard_negatives::<B>(&text, &host.captions, &vocab, &t.d_hard_negative_weights, device))
+            .then(|| hard_negatives::<B>(&text, &host.captions, &vocab, t, device))
             .flatten();
         let word_targets = (t.lambda_aux_classifier > 0.0).then(|| WordTargets {
             presence: word_presence::<B>(&host.tokens, mc.text.vocab_size, device),
@@ -286,20 +285,21 @@ pub(crate) struct RunStart<B: AutodiffBackend> {
 }
 
 /// The batch's counterfactual sentences through the frozen text encoder
-/// (`train.d_hard_negatives`, `train.g_hard_negatives`), each weighted by the attribute it
-/// changes (`train.d_hard_negative_weights`); `None` when no caption names an attribute.
+/// (`train.d_hard_negatives`, `train.g_hard_negatives`; every object's words with
+/// `train.counterfactual_each_object`), each weighted by the attribute it changes
+/// (`train.d_hard_negative_weights`); `None` when no caption names an attribute.
 pub(crate) fn hard_negatives<B: AutodiffBackend>(
     text: &RnnEncoder<Inner<B>>,
     captions: &[String],
     vocab: &Vocab,
-    weights: &BTreeMap<String, f64>,
+    t: &TrainConfig,
     device: &B::Device,
 ) -> Option<HardNegatives<B>> {
-    let rows = counterfactual_rows(captions, vocab);
+    let rows = counterfactual_rows(captions, vocab, t.counterfactual_each_object);
     if rows.is_empty() {
         return None;
     }
-    let weight = row_weights(&rows, weights);
+    let weight = row_weights(&rows, &t.d_hard_negative_weights);
     let (owners, tokens): (Vec<usize>, Vec<Vec<u32>>) = rows.into_iter().map(|r| (r.owner, r.tokens)).unzip();
     let text = text.forward(tokens_tensor::<Inner<B>>(&tokens, device)).into_autodiff::<B>();
     let ids: Vec<i64> = owners.iter().map(|&i| i as i64).collect();
@@ -495,7 +495,7 @@ pub(crate) fn log_step(
 }
 
 /// Whether `step` writes samples or evaluates.
-pub(crate) fn periodic_due(t: &crate::config::TrainConfig, step: u64) -> bool {
+pub(crate) fn periodic_due(t: &TrainConfig, step: u64) -> bool {
     (t.sample_every > 0 && step.is_multiple_of(t.sample_every))
         || (t.eval_every > 0 && step.is_multiple_of(t.eval_every))
 }

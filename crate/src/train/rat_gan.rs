@@ -92,7 +92,7 @@ pub fn train_rat_gan<B: AutodiffBackend>(
             disc.judge(feat_real.clone().narrow(0, 0, bsz - 1), sentence.clone().narrow(0, 1, bsz - 1)).logits;
         let d_hard = t
             .d_hard_negatives
-            .then(|| hard_negatives::<B>(&text, &host.captions, &vocab, &t.d_hard_negative_weights, device))
+            .then(|| hard_negatives::<B>(&text, &host.captions, &vocab, t, device))
             .flatten()
             .map(|h| (disc.judge(feat_real.select(0, h.owner), h.text.sentence).logits, h.weight));
         let d_fake = disc.forward(fake.clone().detach(), sentence.clone()).logits;
