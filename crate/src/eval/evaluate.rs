@@ -7,6 +7,8 @@
 //! encoders are available (a GAN training run carries them). On image datasets (birds, COCO,
 //! folder) there is no judge: R-precision, FID and diversity are reported.
 
+use std::ops::Range;
+
 use burn::prelude::*;
 use image::RgbImage;
 use serde::Serialize;
@@ -233,7 +235,11 @@ impl EvalReport {
     pub fn real_summary(&self) -> String {
         let pct = |v: Option<f64>| v.map(|v| format!("{:.1} %", 100.0 * v)).unwrap_or_else(|| "—".into());
         let r = &self.real;
-        let fid = r["fid_damsm_real_vs_real"].as_f64().map(|v| format!("{v:.2}")).unwrap_or_else(|| "—".into());
+        let sizes = match r["fid_damsm_real_vs_real_sizes"].as_array().map(Vec::as_slice) {
+            Some([a, b]) => format!(" ({a} and {b} images)"),
+            _ => String::new(),
+        };
+        let fid = r["fid_damsm_real_vs_real"].as_f64().map(|v| format!("{v:.2}{sizes}")).unwrap_or_else(|| "—".into());
         if r.get("judge").is_none() {
             return format!(
                 "real test images: R-precision {}, FID (DAMSM features) between two disjoint real sets {fid}",
@@ -256,6 +262,15 @@ fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
 }
 
 /// DAMSM global features [n, D] of images (any stage size; the encoder pools to its size).
+/// The two disjoint sets of test scenes whose FID is the floor for `n` evaluated scenes of a
+/// split of `scenes`: the evaluated ones and the `n` after them (fewer where the split ends),
+/// or the evaluated ones' two halves when fewer than 2 are left (wrapping around would compare
+/// a set with itself, FID 0).
+fn real_reference_sets(n: u64, scenes: u64) -> (Range<u64>, Range<u64>) {
+    let n = n.min(scenes);
+    if scenes - n >= 2 { (0..n, n..(2 * n).min(scenes)) } else { (0..n / 2, n / 2..n) }
+}
+
 fn image_codes<B: Backend>(damsm: &Damsm<B>, images: &[RgbImage], device: &B::Device) -> Result<(Vec<f32>, usize)> {
     let mut all = Vec::new();
     let mut dim = 0;
@@ -465,13 +480,18 @@ fn evaluate_shapes<B: Backend>(
     let mut real_json = json!({ "judge": Accuracy::from(&real_tally) });
     if let Some(d) = damsm {
         let rp = r_precision_of(d, &real, &captions, &keys, device)?;
-        let other: Vec<RgbImage> = (n as u64..2 * n as u64)
-            .map(|i| shapes::render(&shapes::example(data.seed, Split::Test, i % data.scenes).scene, final_side))
-            .collect::<std::result::Result<_, _>>()?;
-        let (a, dim) = image_codes(d, &real, device)?;
-        let (b, _) = image_codes(d, &other, device)?;
         real_json["r_precision"] = json!(rp);
-        real_json["fid_damsm_real_vs_real"] = json!(frechet_distance(&a, &b, dim)?);
+        let (a, b) = real_reference_sets(n as u64, data.scenes);
+        if a.end - a.start >= 2 && b.end - b.start >= 2 {
+            let render = |ids: Range<u64>| {
+                ids.map(|i| shapes::render(&shapes::example(data.seed, Split::Test, i).scene, final_side))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            };
+            let (fa, dim) = image_codes(d, &render(a.clone())?, device)?;
+            let (fb, _) = image_codes(d, &render(b.clone())?, device)?;
+            real_json["fid_damsm_real_vs_real"] = json!(frechet_distance(&fa, &fb, dim)?);
+            real_json["fid_damsm_real_vs_real_sizes"] = json!([a.end - a.start, b.end - b.start]);
+        }
     }
 
     let held_out_pairs = HELD_OUT
@@ -561,6 +581,7 @@ fn evaluate_images<B: Backend>(
             let (a, dim) = image_codes(d, &real, device)?;
             let (b, _) = image_codes(d, &other, device)?;
             real_json["fid_damsm_real_vs_real"] = json!(frechet_distance(&a, &b, dim)?);
+            real_json["fid_damsm_real_vs_real_sizes"] = json!([real.len(), other.len()]);
         }
     }
     Ok(EvalReport {
@@ -572,4 +593,19 @@ fn evaluate_images<B: Backend>(
         layout: None,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::real_reference_sets;
+
+    #[test]
+    fn real_reference_sets_are_disjoint() {
+        assert_eq!(real_reference_sets(500, 2000), (0..500, 500..1000));
+        assert_eq!(real_reference_sets(1500, 2000), (0..1500, 1500..2000));
+        // The whole split (or all but one scene): its two halves, never a set against itself.
+        assert_eq!(real_reference_sets(2000, 2000), (0..1000, 1000..2000));
+        assert_eq!(real_reference_sets(1999, 2000), (0..999, 999..1999));
+        assert_eq!(real_reference_sets(5000, 2000), (0..1000, 1000..2000));
+    }
 }
