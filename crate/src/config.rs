@@ -443,15 +443,11 @@ impl RunConfig {
         if t.lambda < 0.0 {
             return Err(Error::config("train.lambda", "must be ≥ 0"));
         }
-        if !(t.d_penalty >= 0.0 && t.d_penalty.is_finite()) {
-            return Err(Error::config("train.d_penalty", format!("{} must be ≥ 0", t.d_penalty)));
-        }
+        non_negative("train.d_penalty", t.d_penalty)?;
         if !(t.d_penalty_power >= 1.0 && t.d_penalty_power.is_finite()) {
             return Err(Error::config("train.d_penalty_power", format!("{} must be ≥ 1", t.d_penalty_power)));
         }
-        if !(t.lambda_perceptual >= 0.0 && t.lambda_perceptual.is_finite()) {
-            return Err(Error::config("train.lambda_perceptual", format!("{} must be ≥ 0", t.lambda_perceptual)));
-        }
+        non_negative("train.lambda_perceptual", t.lambda_perceptual)?;
         positive("train.rnn_grad_clip", t.rnn_grad_clip)?;
         for (key, on) in [
             ("train.damsm_hard_negatives", t.damsm_hard_negatives),
@@ -487,12 +483,7 @@ impl RunConfig {
                 "needs train.d_hard_negatives or train.g_hard_negatives = true (it chooses their counterfactuals)",
             ));
         }
-        if !(t.g_counterfactual_margin >= 0.0 && t.g_counterfactual_margin.is_finite()) {
-            return Err(Error::config(
-                "train.g_counterfactual_margin",
-                format!("{} must be ≥ 0", t.g_counterfactual_margin),
-            ));
-        }
+        non_negative("train.g_counterfactual_margin", t.g_counterfactual_margin)?;
         if t.g_counterfactual_margin > 0.0 && !t.d_hard_negatives {
             return Err(Error::config(
                 "train.g_counterfactual_margin",
@@ -505,12 +496,7 @@ impl RunConfig {
                 "is for the AttnGAN-family and RAT-GAN discriminators; the layout model's image discriminator has none",
             ));
         }
-        if !(t.lambda_aux_classifier >= 0.0 && t.lambda_aux_classifier.is_finite()) {
-            return Err(Error::config(
-                "train.lambda_aux_classifier",
-                format!("{} must be ≥ 0", t.lambda_aux_classifier),
-            ));
-        }
+        non_negative("train.lambda_aux_classifier", t.lambda_aux_classifier)?;
         for (key, words) in [
             ("train.aux_colour_blind_words", &t.aux_colour_blind_words),
             ("train.aux_shape_blind_words", &t.aux_shape_blind_words),
@@ -682,9 +668,7 @@ impl LayoutConfig {
             ("model.layout.lambda_box", self.lambda_box),
             ("model.layout.lambda_shape_rec", self.lambda_shape_rec),
         ] {
-            if !(v >= 0.0 && v.is_finite()) {
-                return Err(Error::config(f, format!("{v} must be ≥ 0")));
-            }
+            non_negative(f, v)?;
         }
         Ok(())
     }
@@ -692,6 +676,10 @@ impl LayoutConfig {
 
 fn positive(field: &str, v: f64) -> Result<()> {
     if v > 0.0 && v.is_finite() { Ok(()) } else { Err(Error::config(field, format!("{v} must be positive"))) }
+}
+
+fn non_negative(field: &str, v: f64) -> Result<()> {
+    if v >= 0.0 && v.is_finite() { Ok(()) } else { Err(Error::config(field, format!("{v} must be ≥ 0"))) }
 }
 
 #[cfg(test)]

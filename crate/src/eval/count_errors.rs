@@ -90,6 +90,7 @@ mod tests {
     use super::*;
     use crate::data::shapes::{self, Example, Split};
     use crate::eval::judge::judge;
+    use crate::eval::relation_errors::tests::moved;
 
     fn tally(examples: &[Example], draw: impl Fn(&Scene) -> Option<Scene>) -> (CountErrors, usize) {
         let mut m = CountErrors::default();
@@ -146,15 +147,8 @@ mod tests {
     fn overlapping_objects_of_one_colour_read_as_merged() {
         let examples: Vec<Example> = examples().into_iter().filter(|e| e.scene.objects.len() == 2).collect();
         assert!(examples.len() >= 40, "{} two-object scenes", examples.len());
-        let stacked = |s: &Scene| {
-            let mut d = s.clone();
-            let [cx, cy] = d.objects[0].center();
-            let o = &mut d.objects[1];
-            let [ox, oy] = o.center();
-            let [x0, y0, x1, y1] = o.bbox;
-            o.bbox = [x0 + cx - ox, y0 + cy - oy, x1 + cx - ox, y1 + cy - oy];
-            d
-        };
+        // Both objects centred on their midpoint.
+        let stacked = |s: &Scene| moved(s, |_| [0.0, 0.0]);
         let one_colour: Vec<Example> = examples
             .iter()
             .map(|e| {

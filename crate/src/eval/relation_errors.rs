@@ -73,14 +73,14 @@ impl fmt::Display for RelationErrors {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::shapes::{self, Split};
     use crate::eval::judge::{judge, score};
 
     /// `scene` with each object's box moved so that its centre offset `d` from the pair's
     /// midpoint becomes `f(d)`.
-    fn moved(scene: &Scene, f: fn([f32; 2]) -> [f32; 2]) -> Scene {
+    pub(crate) fn moved(scene: &Scene, f: fn([f32; 2]) -> [f32; 2]) -> Scene {
         let centers: Vec<[f32; 2]> = scene.objects.iter().map(|o| o.center()).collect();
         let mid = [(centers[0][0] + centers[1][0]) / 2.0, (centers[0][1] + centers[1][1]) / 2.0];
         let mut out = scene.clone();
