@@ -301,6 +301,14 @@ pub struct TrainConfig {
     /// 0 (the default, and AttnGAN's loss): off.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lambda_aux_classifier: f64,
+    /// AttnGAN-family GANs on Shapes: weight of a slot classifier loss
+    /// (`nn/slot_classifier.rs`, AC-GAN's classifier with the caption's scene as the class).
+    /// Every stage discriminator also predicts the arrangement and each object's colour, shape
+    /// and size in image order (left or upper object first), learning on real images, and the
+    /// generator's images must classify as their own captions' scenes. May be switched on when
+    /// a run resumes. 0 (the default): off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lambda_slot_classifier: f64,
     /// Words the auxiliary classifier reads colour-blind: from a random single-channel mix of
     /// the image (`nn/channel_mix.rs`), on real images for the discriminators and on generated
     /// ones for the generator, so that it cannot use colour as evidence for them (for Shapes:
@@ -511,9 +519,18 @@ impl RunConfig {
                 format!("{w:?} is also in train.aux_colour_blind_words; a word is read from one view only"),
             ));
         }
-        for (key, on) in
-            [("train.d_word_level", t.d_word_level), ("train.lambda_aux_classifier", t.lambda_aux_classifier > 0.0)]
-        {
+        non_negative("train.lambda_slot_classifier", t.lambda_slot_classifier)?;
+        if t.lambda_slot_classifier > 0.0 && self.data.kind != "shapes" {
+            return Err(Error::config(
+                "train.lambda_slot_classifier",
+                format!("reads Shapes captions; data.kind is {:?}", self.data.kind),
+            ));
+        }
+        for (key, on) in [
+            ("train.d_word_level", t.d_word_level),
+            ("train.lambda_aux_classifier", t.lambda_aux_classifier > 0.0),
+            ("train.lambda_slot_classifier", t.lambda_slot_classifier > 0.0),
+        ] {
             if on && self.model.gan.single_stage() {
                 return Err(Error::config(
                     key,
@@ -924,6 +941,31 @@ mod tests {
         folder.data.path = Some(PathBuf::from("x"));
         let err = folder.validate().unwrap_err().to_string();
         assert!(err.contains("train.g_hard_negatives"), "{err}");
+    }
+
+    #[test]
+    fn slot_classifier_is_for_shapes_stage_gans_and_validated() {
+        let mut cfg = RunConfig::preset("tiny").unwrap();
+        assert!(!cfg.to_toml().contains("lambda_slot_classifier"));
+        cfg.train.lambda_slot_classifier = 1.5;
+        cfg.validate().unwrap();
+        assert!(cfg.to_toml().contains("lambda_slot_classifier = 1.5"));
+        assert_eq!(RunConfig::from_toml(&cfg.to_toml(), Path::new("r")).unwrap(), cfg);
+        for bad in [-1.0, f64::NAN] {
+            let mut c = cfg.clone();
+            c.train.lambda_slot_classifier = bad;
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("train.lambda_slot_classifier"), "{err}");
+        }
+        let mut folder = cfg.clone();
+        folder.data.kind = "folder".into();
+        folder.data.path = Some(PathBuf::from("x"));
+        let err = folder.validate().unwrap_err().to_string();
+        assert!(err.contains("train.lambda_slot_classifier") && err.contains("folder"), "{err}");
+        let mut rat = cfg.clone();
+        rat.model.gan.variant = "ratgan".into();
+        let err = rat.validate().unwrap_err().to_string();
+        assert!(err.contains("train.lambda_slot_classifier") && err.contains("ratgan"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The optional discriminator heads in the AttnGAN loop (`train.d_word_level`,
-//! `train.lambda_aux_classifier`): a run switched on when it resumes keeps its trained
+//! `train.lambda_aux_classifier`, `train.lambda_slot_classifier`): a run switched on when it resumes keeps its trained
 //! discriminators, gains the heads, which then learn, and can drop them again.
 //! (Its own test binary: backend seeding is process-wide, so no other training may run
 //! beside it.)
@@ -96,7 +96,7 @@ fn heads_join_a_resumed_run_and_learn() {
     cfg.train.lambda_aux_classifier = 0.5;
     train_gan::<AD>(&cfg, None, &resume, &dev).unwrap();
     let (_, heads) = heads_effect(&run);
-    assert_eq!(heads, DiscriminatorHeads { word_level: false, classifier: true });
+    assert_eq!(heads, DiscriminatorHeads { word_level: false, classifier: true, slots: false });
     let (d_aux, g_aux) = (logged(&run, "d_aux"), logged(&run, "g_aux"));
     assert_eq!((d_aux.len(), g_aux.len(), logged(&run, "loss_d").len()), (4, 4, 16));
     assert!(d_aux.iter().chain(&g_aux).all(|v| v.is_finite() && *v > 0.0), "{d_aux:?} {g_aux:?}");
@@ -134,4 +134,24 @@ fn heads_join_a_resumed_run_and_learn() {
         assert!(r.scenes == 0 || r.classifiers.iter().all(|v| (0.0..=1.0).contains(v)), "{}", report.table());
     }
     assert!(report.table().contains("D64 class"), "{}", report.table());
+
+    // The slot classifiers, switched on at a resume: every stage gains one, both terms log.
+    cfg.train.gan_steps = 24;
+    cfg.train.lambda_slot_classifier = 1.0;
+    train_gan::<AD>(&cfg, None, &resume, &dev).unwrap();
+    let (_, heads) = heads_effect(&run);
+    assert_eq!(heads, DiscriminatorHeads { word_level: false, classifier: true, slots: true });
+    let (d_slots, g_slots) = (logged(&run, "d_slots"), logged(&run, "g_slots"));
+    assert_eq!((d_slots.len(), g_slots.len(), logged(&run, "loss_d").len()), (4, 4, 24));
+    assert!(d_slots.iter().chain(&g_slots).all(|v| v.is_finite() && *v > 0.0), "{d_slots:?} {g_slots:?}");
+    // The probe scores them too: the slot log-likelihood of the true caption against its change.
+    let dir = RunDir::open(&run).unwrap();
+    let disc = ProbedDiscriminators::<B>::from_run(&dir, &damsm.vocab, &dev).unwrap().expect("a GAN checkpoint");
+    let report = counterfactual_probe(&damsm, Some(disc), &source, 12, &dev).unwrap();
+    assert_eq!((report.classifier_sizes.clone(), report.slot_sizes.clone()), (sizes.clone(), sizes.clone()));
+    for r in &report.rows {
+        assert_eq!(r.slots.len(), sizes.len(), "{}", report.table());
+        assert!(r.scenes == 0 || r.slots.iter().all(|v| (0.0..=1.0).contains(v)), "{}", report.table());
+    }
+    assert!(report.table().contains("D64 slots"), "{}", report.table());
 }

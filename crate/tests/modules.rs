@@ -89,7 +89,7 @@ fn generator_and_discriminator_shapes() {
         assert_eq!(out.mu.dims(), [2, m.gan.cond_dim]);
         let text = TextFeatures { words: w, sentence: s.clone(), pad };
         for on in [false, true] {
-            let heads = DiscriminatorHeads { word_level: on, classifier: on };
+            let heads = DiscriminatorHeads { word_level: on, classifier: on, slots: on };
             let disc = Discriminators::<B>::new(&m.gan, &m.text, heads, &dev);
             for (i, st) in disc.stages.iter().enumerate() {
                 let f = st.features(out.images[i].clone());
@@ -98,6 +98,8 @@ fn generator_and_discriminator_shapes() {
                 assert_eq!(st.uncond_logits(&f).dims(), [2]);
                 assert_eq!(st.cond_logits(&f, &text).dims(), [2]);
                 assert_eq!(st.word_logits(&f).map(|w| w.dims()), on.then_some([2, m.text.vocab_size]));
+                let no_targets = Tensor::<B, 2>::zeros([2, t2i::nn::slot_classifier::SLOT_LOGITS], &dev);
+                assert_eq!(st.slot_log_likelihood(&f, no_targets).map(|l| l.dims()), on.then_some([2]));
             }
         }
     }

@@ -3,6 +3,7 @@
 #[cfg(feature = "train")]
 pub mod attngan_layout;
 pub mod batcher;
+pub mod caption_slots;
 #[cfg(feature = "train")]
 pub mod captions_pickle;
 #[cfg(feature = "train")]

@@ -10,7 +10,9 @@
 //! them, whatever the number of steps; one the 64-px discriminator misses is left to the later
 //! stages' word attention. A discriminator with an auxiliary word classifier
 //! (`train.lambda_aux_classifier`) is also scored by the log-likelihood its classifier gives
-//! the caption's words. Shapes only: changing a word needs the dataset's caption grammar.
+//! the caption's words, and one with a slot classifier (`train.lambda_slot_classifier`) by the
+//! log-likelihood it gives the caption's scene in image order. Shapes only: changing a word
+//! needs the dataset's caption grammar.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::models::damsm::word_scores;
 use crate::models::discriminators::{DiscriminatorHeads, Discriminators};
 use crate::nn::auxiliary_classifier::{BlindWords, word_presence};
+use crate::nn::slot_classifier::slot_targets;
 use crate::text::vocab::Vocab;
 use crate::train::damsm::Damsm;
 use crate::train::run_dir::RunDir;
@@ -180,6 +183,9 @@ pub struct Sensitivity {
     /// One per stage discriminator with an auxiliary word classifier (`classifier_sizes`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classifiers: Vec<f64>,
+    /// One per stage discriminator with a slot classifier (`slot_sizes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<f64>,
 }
 
 /// The probe's result: one row per attribute.
@@ -191,6 +197,9 @@ pub struct CounterfactualReport {
     /// Image side of each classifier column.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classifier_sizes: Vec<usize>,
+    /// Image side of each slot classifier column.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slot_sizes: Vec<usize>,
 }
 
 impl CounterfactualReport {
@@ -206,6 +215,9 @@ impl CounterfactualReport {
         for s in &self.classifier_sizes {
             out += &format!(" {:>10}", format!("D{s} class"));
         }
+        for s in &self.slot_sizes {
+            out += &format!(" {:>10}", format!("D{s} slots"));
+        }
         out.push('\n');
         for r in &self.rows {
             out += &format!(
@@ -216,7 +228,7 @@ impl CounterfactualReport {
                 100.0 * r.damsm_sentence,
                 100.0 * r.damsm_words
             );
-            for d in r.discriminators.iter().chain(&r.classifiers) {
+            for d in r.discriminators.iter().chain(&r.classifiers).chain(&r.slots) {
                 out += &format!(" {:>9.1}%", 100.0 * d);
             }
             out.push('\n');
@@ -226,8 +238,8 @@ impl CounterfactualReport {
 }
 
 /// Scores of (image i, caption i) pairs, one per scorer: DAMSM sentence, DAMSM words, each
-/// discriminator's conditional logit, then each auxiliary classifier's log-likelihood; and the
-/// captions' sentence vectors [n, D].
+/// discriminator's conditional logit, then each auxiliary classifier's log-likelihood, then each
+/// slot classifier's; and the captions' sentence vectors [n, D].
 struct Scores<B: Backend>(Vec<Vec<f32>>, Tensor<B, 2>);
 
 fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
@@ -273,7 +285,9 @@ fn score_pairs<B: Backend>(
     let mut out = vec![to_vec(cos)?, diagonal];
     if let Some(p) = probed {
         let presence = word_presence::<B>(&rows, vocab.len(), device);
-        let mut classified = Vec::new();
+        let slot_targets =
+            p.disc.stages.iter().any(|d| d.heads().slots).then(|| slot_targets::<B>(captions, device)).transpose()?;
+        let (mut classified, mut slotted) = (Vec::new(), Vec::new());
         for (d, &side) in p.disc.stages.iter().zip(&p.sizes) {
             let img = real_images(source, indices, side, device)?;
             let feat = d.features(img.clone());
@@ -281,8 +295,12 @@ fn score_pairs<B: Backend>(
             if let Some(ll) = d.word_log_likelihood(img, &feat, presence.clone(), &p.blind) {
                 classified.push(to_vec(ll)?);
             }
+            if let Some(ll) = slot_targets.clone().and_then(|t| d.slot_log_likelihood(&feat, t)) {
+                slotted.push(to_vec(ll)?);
+            }
         }
         out.extend(classified);
+        out.extend(slotted);
     }
     Ok(Scores(out, text.sentence))
 }
@@ -337,10 +355,13 @@ pub fn counterfactual_probe<B: Backend>(
     let vocab = &damsm.vocab;
     let indices = source.eval_indices(vocab, 0, scenes);
     let sizes = disc.as_ref().map(|p| p.sizes.clone()).unwrap_or_default();
-    let classifier_sizes: Vec<usize> = disc
-        .as_ref()
-        .map(|p| p.disc.stages.iter().zip(&sizes).filter(|(st, _)| st.heads().classifier).map(|(_, &s)| s).collect())
-        .unwrap_or_default();
+    let sizes_with = |has: fn(DiscriminatorHeads) -> bool| -> Vec<usize> {
+        disc.as_ref()
+            .map(|p| p.disc.stages.iter().zip(&sizes).filter(|(st, _)| has(st.heads())).map(|(_, &s)| s).collect())
+            .unwrap_or_default()
+    };
+    let classifier_sizes = sizes_with(|h| h.classifier);
+    let slot_sizes = sizes_with(|h| h.slots);
     let disc = disc.as_ref();
     let mut rows = Vec::new();
     for attr in Attribute::ALL {
@@ -355,7 +376,7 @@ pub fn counterfactual_probe<B: Backend>(
                 changed.push(cf);
             }
         }
-        let mut wins = vec![0.0f64; 2 + sizes.len() + classifier_sizes.len()];
+        let mut wins = vec![0.0f64; 2 + sizes.len() + classifier_sizes.len() + slot_sizes.len()];
         let mut moved = 0.0f64;
         for (k, ((idx, t), c)) in picked.chunks(32).zip(truth.chunks(32)).zip(changed.chunks(32)).enumerate() {
             // The same seed for both captions: a classifier with blind words reads both from
@@ -389,10 +410,14 @@ pub fn counterfactual_probe<B: Backend>(
             damsm_sentence: share(wins[0]),
             damsm_words: share(wins[1]),
             discriminators: wins[2..2 + sizes.len()].iter().map(|&w| share(w)).collect(),
-            classifiers: wins[2 + sizes.len()..].iter().map(|&w| share(w)).collect(),
+            classifiers: wins[2 + sizes.len()..2 + sizes.len() + classifier_sizes.len()]
+                .iter()
+                .map(|&w| share(w))
+                .collect(),
+            slots: wins[2 + sizes.len() + classifier_sizes.len()..].iter().map(|&w| share(w)).collect(),
         });
     }
-    Ok(CounterfactualReport { rows, discriminator_sizes: sizes, classifier_sizes })
+    Ok(CounterfactualReport { rows, discriminator_sizes: sizes, classifier_sizes, slot_sizes })
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! 4×4 features (`nn/auxiliary_classifier.rs`, after AC-GAN); `train.aux_colour_blind_words`
 //! are read from a colour-free mix of the image (`nn/channel_mix.rs`),
 //! `train.aux_shape_blind_words` from a shape-free permutation (`nn/pixel_permutation.rs`).
+//! With `train.lambda_slot_classifier` > 0 each stage also predicts the caption's scene in
+//! image order from its 4×4 features (`nn/slot_classifier.rs`).
 
 use crate::nn::batch_norm::BatchNorm;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -19,6 +21,7 @@ use crate::config::{GanConfig, TextConfig, TrainConfig};
 use crate::nn::auxiliary_classifier::{AuxiliaryClassifier, BlindWords, word_log_likelihoods};
 use crate::nn::channel_mix::random_channel_mix;
 use crate::nn::pixel_permutation::random_pixel_permutation;
+use crate::nn::slot_classifier::{SlotClassifier, slot_log_likelihood};
 use crate::nn::torch_autograd::{Convolve, leaky_relu};
 use crate::nn::word_level_discriminator::WordLevelHead;
 use crate::nn::{conv3x3, conv4x4_down};
@@ -114,12 +117,18 @@ pub struct DiscriminatorHeads {
     pub word_level: bool,
     /// An auxiliary classifier of the caption's words (`train.lambda_aux_classifier` > 0).
     pub classifier: bool,
+    /// A classifier of the caption's scene in image order (`train.lambda_slot_classifier` > 0).
+    pub slots: bool,
 }
 
 impl DiscriminatorHeads {
     /// The heads that `train` trains.
     pub fn of(train: &TrainConfig) -> Self {
-        Self { word_level: train.d_word_level, classifier: train.lambda_aux_classifier > 0.0 }
+        Self {
+            word_level: train.d_word_level,
+            classifier: train.lambda_aux_classifier > 0.0,
+            slots: train.lambda_slot_classifier > 0.0,
+        }
     }
 }
 
@@ -132,6 +141,7 @@ pub struct StageDiscriminator<B: Backend> {
     cond: LogitHead<B>,
     words: Option<WordLevelHead<B>>,
     classifier: Option<AuxiliaryClassifier<B>>,
+    slots: Option<SlotClassifier<B>>,
 }
 
 impl<B: Backend> StageDiscriminator<B> {
@@ -163,9 +173,11 @@ impl<B: Backend> StageDiscriminator<B> {
             cond: LogitHead::new(df * 8, Some(cond_dim), device),
             words: None,
             classifier: None,
+            slots: None,
         };
         d.set_word_level(stage, df, cond_dim, heads.word_level, device);
         d.set_classifier(df, vocab, heads.classifier, device);
+        d.set_slot_classifier(df, heads.slots, device);
         d
     }
 
@@ -178,9 +190,22 @@ impl<B: Backend> StageDiscriminator<B> {
         };
     }
 
+    /// Add a freshly initialised slot classifier, or remove it.
+    pub fn set_slot_classifier(&mut self, df: usize, on: bool, device: &B::Device) {
+        self.slots = match (on, self.slots.take()) {
+            (true, Some(head)) => Some(head),
+            (true, None) => Some(SlotClassifier::new(df * 8, device)),
+            (false, _) => None,
+        };
+    }
+
     /// The heads this discriminator has.
     pub fn heads(&self) -> DiscriminatorHeads {
-        DiscriminatorHeads { word_level: self.words.is_some(), classifier: self.classifier.is_some() }
+        DiscriminatorHeads {
+            word_level: self.words.is_some(),
+            classifier: self.classifier.is_some(),
+            slots: self.slots.is_some(),
+        }
     }
 
     /// Add a freshly initialised word-level head (whose logit starts at 0), or remove it.
@@ -245,6 +270,11 @@ impl<B: Backend> StageDiscriminator<B> {
         }
         Some(seen.sum_dim(1).reshape([b]))
     }
+    /// Log-likelihood [B] the slot classifier gives each image's scene `targets`
+    /// [B, SLOT_LOGITS] (`nn/slot_classifier.rs`; None without the head).
+    pub fn slot_log_likelihood(&self, feat: &StageFeatures<B>, targets: Tensor<B, 2>) -> Option<Tensor<B, 1>> {
+        self.slots.as_ref().map(|head| slot_log_likelihood(head.forward(feat.top.clone()), targets))
+    }
     pub fn uncond_logits(&self, feat: &StageFeatures<B>) -> Tensor<B, 1> {
         self.uncond.forward(feat.top.clone(), None)
     }
@@ -288,6 +318,7 @@ impl<B: Backend> Discriminators<B> {
         for (i, d) in self.stages.iter_mut().enumerate() {
             d.set_word_level(i, gan.df, text.feature_dim(), heads.word_level, device);
             d.set_classifier(gan.df, text.vocab_size, heads.classifier, device);
+            d.set_slot_classifier(gan.df, heads.slots, device);
         }
         self
     }
@@ -309,7 +340,7 @@ mod tests {
                 2,
                 4,
                 5,
-                DiscriminatorHeads { word_level: true, classifier: true },
+                DiscriminatorHeads { word_level: true, classifier: true, slots: true },
                 &dev,
             );
             let side = 64 << stage;
@@ -343,7 +374,7 @@ mod tests {
         assert!(!grown.word_level());
         // The classifier is a head of its own: adding it leaves both logits as they were.
         grown.set_classifier(2, 5, true, &dev);
-        assert_eq!(grown.heads(), DiscriminatorHeads { word_level: false, classifier: true });
+        assert_eq!(grown.heads(), DiscriminatorHeads { word_level: false, classifier: true, slots: false });
         let c: Vec<f32> = grown.cond_logits(&feat, &text).into_data().to_vec().unwrap();
         assert_eq!(a, c);
         assert_eq!(grown.uncond_logits(&feat).into_data().to_vec::<f32>().unwrap(), u);

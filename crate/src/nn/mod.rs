@@ -15,6 +15,7 @@ pub mod group_norm;
 pub mod pixel_permutation;
 pub mod recurrent_affine;
 pub mod res_block;
+pub mod slot_classifier;
 pub mod softplus;
 pub mod spatial_attention;
 pub mod torch_autograd;

@@ -16,7 +16,7 @@ use web_time::Instant;
 use super::checkpoint::Checkpoint;
 use super::damsm::{Damsm, damsm_loss_from, damsm_loss_with_negatives, load_damsm_for, scalar};
 use super::ema::Ema;
-use super::losses::{DiscriminatorTerms, GeneratorTerms, HardNegatives, WordTargets, kl_loss};
+use super::losses::{DiscriminatorTerms, GeneratorTerms, HardNegatives, SlotTargets, WordTargets, kl_loss};
 use super::ma_gp::ma_gp;
 use super::metrics_log::MetricsLog;
 use super::perceptual::perceptual_distance;
@@ -34,6 +34,7 @@ use crate::models::attngan::Generator;
 use crate::models::damsm::ImageEncoder;
 use crate::models::discriminators::{DiscriminatorHeads, Discriminators};
 use crate::nn::auxiliary_classifier::{BlindWords, word_presence};
+use crate::nn::slot_classifier::slot_targets;
 use crate::pipeline::{GenerateOptions, Net, Pipeline, attention_sheet};
 use crate::render::sheet::grid;
 use crate::rng::{Stream, normal, rng_for};
@@ -120,10 +121,15 @@ pub fn train_gan<B: AutodiffBackend>(
         let hard = (t.d_hard_negatives || t.g_hard_negatives)
             .then(|| hard_negatives::<B>(&text, &host.captions, &vocab, t, device))
             .flatten();
-        let word_targets = (t.lambda_aux_classifier > 0.0).then(|| WordTargets {
+        let slots = (t.lambda_slot_classifier > 0.0)
+            .then(|| slot_targets::<B>(&host.captions, device))
+            .transpose()?
+            .map(|targets| SlotTargets { targets, weight: t.lambda_slot_classifier });
+        let word_targets = (t.lambda_aux_classifier > 0.0 || slots.is_some()).then(|| WordTargets {
             presence: word_presence::<B>(&host.tokens, mc.text.vocab_size, device),
             weight: t.lambda_aux_classifier,
             blind: blind.clone(),
+            slots,
         });
         let add = |acc: Option<Tensor<B, 1>>, l: Tensor<B, 1>| {
             Some(match acc {
@@ -131,7 +137,7 @@ pub fn train_gan<B: AutodiffBackend>(
                 None => l,
             })
         };
-        let mut d_aux: Option<f32> = None;
+        let (mut d_aux, mut d_slots): (Option<f32>, Option<f32>) = (None, None);
         let mut d_loss: Option<Tensor<B, 1>> = None;
         let mut terms = [0.0f32; 5];
         let mut hard_term: Option<f32> = None;
@@ -151,6 +157,9 @@ pub fn train_gan<B: AutodiffBackend>(
             }
             if let Some(a) = &dt.aux {
                 *d_aux.get_or_insert(0.0) += scalar(a.clone());
+            }
+            if let Some(a) = &dt.slots {
+                *d_slots.get_or_insert(0.0) += scalar(a.clone());
             }
             for (acc, term) in terms.iter_mut().zip([dt.real, dt.fake, dt.cond_real, dt.cond_fake, dt.cond_wrong]) {
                 *acc += scalar(term);
@@ -174,9 +183,9 @@ pub fn train_gan<B: AutodiffBackend>(
 
         // Generator (Eq. 6–7): adversarial terms of every stage + λ·DAMSM on the last + KL,
         // + λ1·perceptual on the last (region features of the frozen DAMSM image encoder),
-        // + λ_aux·the auxiliary classifiers' loss and λ_cf·the counterfactual margin on every stage.
+        // + λ_aux·the auxiliary classifiers' loss, λ_slot·the slot classifiers' and λ_cf·the counterfactual margin on every stage.
         let mut stage_terms: Option<Tensor<B, 1>> = None;
-        let (mut adv, mut g_aux, mut g_cf) = (0.0f32, None::<f32>, None::<f32>);
+        let (mut adv, mut g_aux, mut g_slots, mut g_cf) = (0.0f32, None::<f32>, None::<f32>, None::<f32>);
         let margin = hard.as_ref().filter(|_| t.g_counterfactual_margin > 0.0).map(|h| (h, t.g_counterfactual_margin));
         for (i, d) in disc.stages.iter().enumerate() {
             let g = GeneratorTerms::new(d, out.images[i].clone(), &caption, word_targets.as_ref(), margin);
@@ -186,6 +195,9 @@ pub fn train_gan<B: AutodiffBackend>(
             }
             if let Some(a) = &g.aux {
                 *g_aux.get_or_insert(0.0) += scalar(a.clone());
+            }
+            if let Some(a) = &g.slots {
+                *g_slots.get_or_insert(0.0) += scalar(a.clone());
             }
             stage_terms = add(stage_terms, g.total());
         }
@@ -232,6 +244,8 @@ pub fn train_gan<B: AutodiffBackend>(
         values.extend(penalty.map(|v| ("ma_gp".to_string(), v)));
         values.extend(d_aux.map(|v| ("d_aux".to_string(), v)));
         values.extend(g_aux.map(|v| ("g_aux".to_string(), v)));
+        values.extend(d_slots.map(|v| ("d_slots".to_string(), v)));
+        values.extend(g_slots.map(|v| ("g_slots".to_string(), v)));
         values.extend(g_cf.map(|v| ("g_cf".to_string(), v)));
         if let Some(p) = perceptual {
             values.push(("perceptual".to_string(), scalar(p)));
