@@ -10,6 +10,7 @@ use crate::eval::evaluate::{EvalOptions, EvalReport, evaluate};
 use crate::pipeline::{GenerateOptions, Pipeline, Weights};
 use crate::train::damsm::damsm_from_run;
 use crate::train::run_dir::RunDir;
+use crate::train::test_source;
 use crate::weights::{ExportConfig, ExportFiles, InferenceModel, TrainingInfo, WeightDtype, export};
 
 /// What an export wrote and how faithful it is.
@@ -61,7 +62,9 @@ pub fn export_run(
 
     // Round trip: the exported bytes must reproduce the run's generator.
     let exported = Pipeline::<B>::from_export(&files.config, &files.vocab.to_json(), &files.weights, &device)?;
-    let (caption, max_pixel_diff) = round_trip(&source, &exported)?;
+    // The check's caption: the test split's first, where the data opens (else vocabulary words).
+    let first_test = test_source(&run_config, vec![]).ok().and_then(|s| s.sample_captions(1).into_iter().next());
+    let (caption, max_pixel_diff) = round_trip(&source, &exported, first_test)?;
 
     // Quality, measured on the exported weights with the run's DAMSM encoders.
     let evaluation = match &damsm {
@@ -86,10 +89,14 @@ pub fn export_run(
     Ok(ExportReport { files: written, max_pixel_diff, summary })
 }
 
-/// Generate the probe caption (seed 0) with both pipelines: (caption, largest per-pixel
-/// difference over all stages, 0–255).
-pub(crate) fn round_trip<B: Backend>(a: &Pipeline<B>, b: &Pipeline<B>) -> Result<(String, u8)> {
-    let caption = probe_caption(a);
+/// Generate `caption` (else the first vocabulary words) at seed 0 with both pipelines:
+/// (caption, largest per-pixel difference over all stages, 0–255).
+pub(crate) fn round_trip<B: Backend>(
+    a: &Pipeline<B>,
+    b: &Pipeline<B>,
+    caption: Option<String>,
+) -> Result<(String, u8)> {
+    let caption = caption.unwrap_or_else(|| probe_caption(a));
     let opts = GenerateOptions { seed: 0, use_mean: false };
     let (x, y) = (a.generate(&caption, opts)?, b.generate(&caption, opts)?);
     let diff = x

@@ -81,6 +81,10 @@ fn bad_inputs_are_clear_errors() {
     for f in ["config.json", "vocab.json", "model.safetensors", "MODEL_CARD.md"] {
         assert!(exp.join(f).is_file(), "{f} missing");
     }
+    // The card's round-trip check generates the test split's first caption.
+    let first = t2i::data::shapes::example(0, t2i::data::shapes::Split::Test, 0).captions[0].clone();
+    let card = std::fs::read_to_string(exp.join("MODEL_CARD.md")).unwrap();
+    assert!(card.contains(&format!("Generating \"{first}\" (seed 0)")), "{card}");
     let (run_out, exp_out) = (dir.join("run_samples"), dir.join("exp_samples"));
     let caption = "a big green star above a small pink dot";
     for (model, out) in [(&gan, &run_out), (&exp, &exp_out)] {

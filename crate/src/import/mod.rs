@@ -266,7 +266,7 @@ pub fn import_to_dir(src: &ImportSource, out: &Path, name: &str, dtype: WeightDt
     let (text, net) = imported.model.into_parts()?;
     let source = Pipeline { config: imported.config.clone(), vocab: src.vocab.clone(), text, net, device };
     let written = Pipeline::<B>::from_export(&files.config, &files.vocab.to_json(), &files.weights, &device)?;
-    let (caption, max_pixel_diff) = round_trip(&source, &written)?;
+    let (caption, max_pixel_diff) = round_trip(&source, &written, None)?;
     let card = import_card(&files.config, &imported.files, &caption, max_pixel_diff);
     let paths = write_model_dir(out, &files, &card)?;
     let m = &files.config.model;
