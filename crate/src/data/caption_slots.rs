@@ -50,7 +50,9 @@ pub struct CaptionSlots {
 }
 
 /// Reads a Shapes caption; `None` when it is not one (no object, an object without colour or
-/// size word, no position for one object or no relation for two, more than two objects).
+/// size word, not exactly one position word for one object or one relation for two, more than
+/// two objects). Positions and relations are read from their words, not whole phrases, so the
+/// probe's counterfactual captions ("in the center" → "in the top") read as well.
 pub fn caption_slots(caption: &str) -> Option<CaptionSlots> {
     let words: Vec<&str> = caption.split_whitespace().collect();
     let mut objects = Vec::new();
@@ -64,17 +66,16 @@ pub fn caption_slots(caption: &str) -> Option<CaptionSlots> {
             objects.push(SlotObject { color: color.take()?, shape, size: size.take()? });
         }
     }
-    let holds = |phrase: &str| {
-        let p: Vec<&str> = phrase.split(' ').collect();
-        words.windows(p.len()).any(|w| w == p.as_slice())
-    };
+    if color.is_some() || size.is_some() {
+        return None; // a colour or size word with no shape after it
+    }
     match objects.as_slice() {
         [one] => {
-            let position = Position::ALL.into_iter().find(|p| p.phrases().iter().any(|ph| holds(ph)))?;
+            let position = only(Position::ALL.into_iter().filter(|p| words.contains(&p.name())))?;
             Some(CaptionSlots { arrangement: Arrangement::Single(position), objects: vec![*one] })
         }
         [a, b] => {
-            let relation = Relation::ALL.into_iter().find(|r| r.phrases().iter().any(|ph| holds(ph)))?;
+            let relation = only(Relation::ALL.into_iter().filter(|&r| words.iter().any(|w| names_only(r, w))))?;
             let (arrangement, objects) = match relation {
                 Relation::LeftOf => (Arrangement::Horizontal, vec![*a, *b]),
                 Relation::RightOf => (Arrangement::Horizontal, vec![*b, *a]),
@@ -85,6 +86,20 @@ pub fn caption_slots(caption: &str) -> Option<CaptionSlots> {
         }
         _ => None,
     }
+}
+
+/// The one item of `items`, if there is exactly one.
+fn only<T>(mut items: impl Iterator<Item = T>) -> Option<T> {
+    let first = items.next()?;
+    items.next().is_none().then_some(first)
+}
+
+/// Whether `word` is in one of `relation`'s phrases and in no other relation's ("left",
+/// "over"; not "to", "the" or "of"). Words rather than whole phrases, so that a counterfactual
+/// caption with one word changed ("left of" → "right of") still reads.
+fn names_only(relation: Relation, word: &str) -> bool {
+    let in_phrases = |r: Relation| r.phrases().iter().any(|p| p.split(' ').any(|w| w == word));
+    in_phrases(relation) && Relation::ALL.into_iter().filter(|&r| r != relation).all(|r| !in_phrases(r))
 }
 
 #[cfg(test)]
@@ -133,6 +148,7 @@ mod tests {
             "a small red circle left of a large blue",
             "a small red circle next to a large blue square",
             "a small red circle left of a large blue square above a small green star",
+            "a small red circle at the left near the top",
         ] {
             assert_eq!(caption_slots(bad), None, "{bad:?}");
         }
@@ -141,5 +157,11 @@ mod tests {
         assert_eq!(one.objects, vec![SlotObject { color: ObjColor::Pink, shape: ShapeKind::Star, size: Size::Small }]);
         assert_eq!(one.arrangement.class(), 2);
         assert_eq!(Arrangement::Vertical.class(), Arrangement::CLASSES - 1);
+        // A counterfactual's changed word ("in the center" → "in the top") reads too.
+        let moved = caption_slots("a small cyan triangle is in the top").unwrap();
+        assert_eq!(moved.arrangement, Arrangement::Single(Position::Top));
+        let mirrored = caption_slots("a big green dot over a little cyan triangle").unwrap();
+        assert_eq!(mirrored.arrangement, Arrangement::Vertical);
+        assert_eq!(mirrored.objects[0].shape, ShapeKind::Circle);
     }
 }
