@@ -75,7 +75,7 @@ pub fn caption_slots(caption: &str) -> Option<CaptionSlots> {
             Some(CaptionSlots { arrangement: Arrangement::Single(position), objects: vec![*one] })
         }
         [a, b] => {
-            let relation = only(Relation::ALL.into_iter().filter(|&r| words.iter().any(|w| names_only(r, w))))?;
+            let relation = caption_relation(caption)?;
             let (arrangement, objects) = match relation {
                 Relation::LeftOf => (Arrangement::Horizontal, vec![*a, *b]),
                 Relation::RightOf => (Arrangement::Horizontal, vec![*b, *a]),
@@ -86,6 +86,14 @@ pub fn caption_slots(caption: &str) -> Option<CaptionSlots> {
         }
         _ => None,
     }
+}
+
+/// The relation a two-object caption states, from its first-named object to its second
+/// ("a red circle right of a blue square" → `RightOf`); `None` unless exactly one relation's
+/// words occur. For two-object captions only: a lone object "on the left" reads as `LeftOf`.
+pub fn caption_relation(caption: &str) -> Option<Relation> {
+    let words: Vec<&str> = caption.split_whitespace().collect();
+    only(Relation::ALL.into_iter().filter(|&r| words.iter().any(|w| names_only(r, w))))
 }
 
 /// The one item of `items`, if there is exactly one.
@@ -163,5 +171,21 @@ mod tests {
         let mirrored = caption_slots("a big green dot over a little cyan triangle").unwrap();
         assert_eq!(mirrored.arrangement, Arrangement::Vertical);
         assert_eq!(mirrored.objects[0].shape, ShapeKind::Circle);
+    }
+
+    /// The stated relation reads from the first-named object to the second, whichever words
+    /// say it; none without exactly one relation.
+    #[test]
+    fn caption_relation_reads_the_stated_direction() {
+        for (caption, want) in [
+            ("a red circle to the right of a blue square", Some(Relation::RightOf)),
+            ("a red circle left of a blue square", Some(Relation::LeftOf)),
+            ("a big green dot over a little cyan triangle", Some(Relation::Above)),
+            ("a small star under a large box on a white background", Some(Relation::Below)),
+            ("a small red circle next to a large blue square", None),
+            ("a red circle left of a blue square above a green star", None),
+        ] {
+            assert_eq!(caption_relation(caption), want, "{caption}");
+        }
     }
 }

@@ -444,7 +444,7 @@ fn evaluate_shapes<B: Backend>(
             order.add(&ex.scene, caption, &sc);
             all.add(&sc);
             confusion.add(&ex.scene, &sc);
-            relations.add(&ex.scene, &sc);
+            relations.add(&ex.scene, caption, &sc);
             if ex.scene.has_held_out() { &mut held } else { &mut seen }.add(&sc);
         }
         let last = s + 1 == stages;

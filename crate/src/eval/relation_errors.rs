@@ -2,13 +2,17 @@
 //! drawn in each other's places, e.g. "left of" drawn as "right of"), along the other axis
 //! ("left of" drawn as "above"), or not readable because an object was not found. The
 //! relation accuracy alone cannot tell a generator that binds the words of the two objects to
-//! the wrong places (mirrored) from one that places them vaguely (other axis).
+//! the wrong places (mirrored) from one that places them vaguely (other axis). Split by the
+//! relation the caption states, it also shows whether mirroring follows the wording: a
+//! generator that puts the first-named object left or on top by habit mirrors "right of" and
+//! "below" captions.
 
 use std::fmt;
 
 use serde::Serialize;
 
-use crate::data::shapes::{Layout, Scene};
+use crate::data::caption_slots::caption_relation;
+use crate::data::shapes::{Layout, Relation, Scene};
 use crate::eval::judge::AttributeScores;
 
 /// Counts over two-object scenes; every such scene lands in exactly one of `right`,
@@ -25,22 +29,70 @@ pub struct RelationErrors {
     pub other_axis: usize,
     /// An object of the caption was not matched to any drawn object.
     pub unmatched: usize,
+    /// The same scenes by the relation their caption states, first-named object to second.
+    pub by_caption: ByCaptionRelation,
+}
+
+/// Two-object scenes, and how many of them were drawn mirrored, per relation as the caption
+/// words it ("a red circle right of a blue square" counts under `right_of`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ByCaptionRelation {
+    pub left_of: MirroredOf,
+    pub right_of: MirroredOf,
+    pub above: MirroredOf,
+    pub below: MirroredOf,
+}
+
+/// Scenes and mirrored scenes among them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MirroredOf {
+    pub scenes: usize,
+    pub mirrored: usize,
+}
+
+impl ByCaptionRelation {
+    fn get_mut(&mut self, relation: Relation) -> &mut MirroredOf {
+        match relation {
+            Relation::LeftOf => &mut self.left_of,
+            Relation::RightOf => &mut self.right_of,
+            Relation::Above => &mut self.above,
+            Relation::Below => &mut self.below,
+        }
+    }
+
+    /// The four tallies in `Relation::ALL` order.
+    pub fn all(&self) -> [(Relation, MirroredOf); 4] {
+        [
+            (Relation::LeftOf, self.left_of),
+            (Relation::RightOf, self.right_of),
+            (Relation::Above, self.above),
+            (Relation::Below, self.below),
+        ]
+    }
 }
 
 impl RelationErrors {
-    /// Adds one scene as `score` judged it; one-object scenes are skipped.
-    pub fn add(&mut self, truth: &Scene, scores: &AttributeScores) {
+    /// Adds one scene, generated for `caption`, as `score` judged it; one-object scenes are
+    /// skipped, and a caption that states no relation counts in none of `by_caption`.
+    pub fn add(&mut self, truth: &Scene, caption: &str, scores: &AttributeScores) {
         let Layout::Pair(relation) = truth.layout else { return };
+        let mut mirrored = false;
         match scores.judged_relation {
             None => self.unmatched += 1,
             Some(r) if r == relation => self.right += 1,
             Some(r) if r == relation.inverse() => {
+                mirrored = true;
                 self.mirrored += 1;
                 if scores.objects.iter().all(|o| o.color && o.shape) {
                     self.mirrored_objects_right += 1;
                 }
             }
             Some(_) => self.other_axis += 1,
+        }
+        if let Some(stated) = caption_relation(caption) {
+            let tally = self.by_caption.get_mut(stated);
+            tally.scenes += 1;
+            tally.mirrored += usize::from(mirrored);
         }
     }
 
@@ -51,7 +103,7 @@ impl RelationErrors {
 }
 
 impl fmt::Display for RelationErrors {
-    /// A one-row Markdown table of counts.
+    /// Two Markdown tables: the counts, then the mirrored scenes by the caption's relation.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
@@ -68,7 +120,12 @@ impl fmt::Display for RelationErrors {
             self.mirrored_objects_right,
             self.other_axis,
             self.unmatched
-        )
+        )?;
+        writeln!(f, "\n| caption says | left of | right of | above | below |")?;
+        writeln!(f, "|---|---:|---:|---:|---:|")?;
+        let cells: Vec<String> =
+            self.by_caption.all().iter().map(|(_, t)| format!("{} of {}", t.mirrored, t.scenes)).collect();
+        writeln!(f, "| mirrored | {} |", cells.join(" | "))
     }
 }
 
@@ -107,20 +164,37 @@ pub(crate) mod tests {
             }
             pairs += 1;
             let read = |scene: &Scene| score(&e.scene, &judge(&shapes::render(scene, 128).unwrap()));
-            real.add(&e.scene, &read(&e.scene));
-            swapped.add(&e.scene, &read(&moved(&e.scene, |[x, y]| [-x, -y])));
-            turned.add(&e.scene, &read(&moved(&e.scene, |[x, y]| [-y, x])));
+            let caption = &e.captions[0];
+            real.add(&e.scene, caption, &read(&e.scene));
+            swapped.add(&e.scene, caption, &read(&moved(&e.scene, |[x, y]| [-x, -y])));
+            turned.add(&e.scene, caption, &read(&moved(&e.scene, |[x, y]| [-y, x])));
         }
         assert!(pairs >= 40, "{pairs} two-object scenes");
         for m in [&real, &swapped, &turned] {
             assert_eq!(m.scenes(), pairs, "{m}");
+            let tallies = m.by_caption.all();
+            assert_eq!(tallies.iter().map(|(_, t)| t.scenes).sum::<usize>(), pairs, "{m}");
+            assert_eq!(tallies.iter().map(|(_, t)| t.mirrored).sum::<usize>(), m.mirrored, "{m}");
+            // Captions word each relation both ways round.
+            assert!(tallies.iter().all(|(_, t)| t.scenes > 0), "{m}");
         }
         assert!(real.right * 50 >= pairs * 49, "{real}");
         assert!(swapped.mirrored * 50 >= pairs * 49 && swapped.mirrored_objects_right * 50 >= pairs * 48, "{swapped}");
         assert!(turned.other_axis * 50 >= pairs * 49, "{turned}");
         let text = swapped.to_string();
-        assert_eq!(text.lines().count(), 3, "{text}");
+        assert_eq!(text.lines().count(), 7, "{text}");
         assert!(text.contains(&format!("| {pairs} | ")), "{text}");
+        let right_of = swapped.by_caption.right_of;
+        assert!(
+            text.contains(&format!(
+                "| mirrored | {} of {} | {} of {} |",
+                swapped.by_caption.left_of.mirrored,
+                swapped.by_caption.left_of.scenes,
+                right_of.mirrored,
+                right_of.scenes
+            )),
+            "{text}"
+        );
     }
 
     /// One-object scenes are not counted; a blank image leaves every pair unmatched.
@@ -132,9 +206,10 @@ pub(crate) mod tests {
         for i in 0..40 {
             let e = shapes::example(0, Split::Test, i);
             pairs += usize::from(matches!(e.scene.layout, Layout::Pair(_)));
-            m.add(&e.scene, &score(&e.scene, &judge(&blank)));
+            m.add(&e.scene, &e.captions[0], &score(&e.scene, &judge(&blank)));
         }
         assert!(pairs > 0);
-        assert_eq!(m, RelationErrors { unmatched: pairs, ..Default::default() });
+        assert_eq!(m.by_caption.all().iter().map(|(_, t)| t.scenes).sum::<usize>(), pairs);
+        assert_eq!(m, RelationErrors { unmatched: pairs, by_caption: m.by_caption, ..Default::default() });
     }
 }
