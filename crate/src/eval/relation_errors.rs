@@ -60,14 +60,9 @@ impl ByCaptionRelation {
         }
     }
 
-    /// The four tallies in `Relation::ALL` order.
-    pub fn all(&self) -> [(Relation, MirroredOf); 4] {
-        [
-            (Relation::LeftOf, self.left_of),
-            (Relation::RightOf, self.right_of),
-            (Relation::Above, self.above),
-            (Relation::Below, self.below),
-        ]
+    /// The four tallies in `Relation::ALL` order: left of, right of, above, below.
+    pub fn all(&self) -> [MirroredOf; 4] {
+        [self.left_of, self.right_of, self.above, self.below]
     }
 }
 
@@ -124,7 +119,7 @@ impl fmt::Display for RelationErrors {
         writeln!(f, "\n| caption says | left of | right of | above | below |")?;
         writeln!(f, "|---|---:|---:|---:|---:|")?;
         let cells: Vec<String> =
-            self.by_caption.all().iter().map(|(_, t)| format!("{} of {}", t.mirrored, t.scenes)).collect();
+            self.by_caption.all().iter().map(|t| format!("{} of {}", t.mirrored, t.scenes)).collect();
         writeln!(f, "| mirrored | {} |", cells.join(" | "))
     }
 }
@@ -173,10 +168,10 @@ pub(crate) mod tests {
         for m in [&real, &swapped, &turned] {
             assert_eq!(m.scenes(), pairs, "{m}");
             let tallies = m.by_caption.all();
-            assert_eq!(tallies.iter().map(|(_, t)| t.scenes).sum::<usize>(), pairs, "{m}");
-            assert_eq!(tallies.iter().map(|(_, t)| t.mirrored).sum::<usize>(), m.mirrored, "{m}");
+            assert_eq!(tallies.iter().map(|t| t.scenes).sum::<usize>(), pairs, "{m}");
+            assert_eq!(tallies.iter().map(|t| t.mirrored).sum::<usize>(), m.mirrored, "{m}");
             // Captions word each relation both ways round.
-            assert!(tallies.iter().all(|(_, t)| t.scenes > 0), "{m}");
+            assert!(tallies.iter().all(|t| t.scenes > 0), "{m}");
         }
         assert!(real.right * 50 >= pairs * 49, "{real}");
         assert!(swapped.mirrored * 50 >= pairs * 49 && swapped.mirrored_objects_right * 50 >= pairs * 48, "{swapped}");
@@ -209,7 +204,7 @@ pub(crate) mod tests {
             m.add(&e.scene, &e.captions[0], &score(&e.scene, &judge(&blank)));
         }
         assert!(pairs > 0);
-        assert_eq!(m.by_caption.all().iter().map(|(_, t)| t.scenes).sum::<usize>(), pairs);
+        assert_eq!(m.by_caption.all().iter().map(|t| t.scenes).sum::<usize>(), pairs);
         assert_eq!(m, RelationErrors { unmatched: pairs, by_caption: m.by_caption, ..Default::default() });
     }
 }
