@@ -1,12 +1,13 @@
 //! The counterfactual-caption probe (`t2i probe`) on the shipped Shapes model's training state
 //! (weights/shapes-attngan/training): its trained DAMSM encoders must prefer the true caption
 //! to one with a changed colour, size or background on nearly every real scene, and every
-//! stage discriminator gets a column.
+//! stage discriminator gets a column. The position row's split by scene (one object, a pair
+//! of different or of equal sizes) covers its scenes exactly once.
 
 use std::path::Path;
 
 use t2i::CpuBackend as B;
-use t2i::eval::counterfactual::{Attribute, ProbedDiscriminators, counterfactual_probe};
+use t2i::eval::counterfactual::{Attribute, ProbedDiscriminators, Subset, counterfactual_probe};
 use t2i::train::damsm::damsm_from_run;
 use t2i::train::run_dir::RunDir;
 
@@ -24,9 +25,14 @@ fn trained_encoders_see_the_salient_attributes() {
     let report = counterfactual_probe(&damsm, disc, &source, scenes, &dev).expect("the probe runs");
     println!("{}", report.table());
     assert_eq!(report.discriminator_sizes, vec![64, 128]);
+    let split: usize = report.rows.iter().filter(|r| r.subset != Subset::All).map(|r| r.scenes).sum();
+    assert_eq!(split, scenes, "{}", report.table());
     for row in &report.rows {
         // Every caption names a colour, shape, size and position; about half a background.
-        if row.attribute == Attribute::Background {
+        if row.subset != Subset::All {
+            assert_eq!(row.attribute, Attribute::Position);
+            assert!(row.scenes > scenes / 10, "{row:?}");
+        } else if row.attribute == Attribute::Background {
             assert!(row.scenes > scenes / 4 && row.scenes < scenes, "{row:?}");
         } else {
             assert_eq!(row.scenes, scenes, "{row:?}");

@@ -169,8 +169,16 @@ enum Cmd {
         /// Use the live generator weights instead of their moving average.
         #[arg(long)]
         live: bool,
+        /// Generate the scenes from the conditioning mean μ instead of sampling ε (diversity
+        /// still samples).
+        #[arg(long)]
+        use_mean: bool,
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Write one JSON line per Shapes test scene (final stage): caption, noise seed, the
+        /// scene, what the judge read, and the attributes it found wrong.
+        #[arg(long)]
+        per_scene: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
     },
@@ -437,7 +445,7 @@ fn run() -> Result<()> {
                     .with_context(|| format!("cannot write {}", p.display()))?;
             }
         }
-        Cmd::Eval { model, damsm, scenes, live, json, device } => {
+        Cmd::Eval { model, damsm, scenes, live, use_mean, json, per_scene, device } => {
             let report = with_backend!(device, B, dev, {
                 let weights = if live { Weights::Live } else { Weights::Ema };
                 // A training run's checkpoint is read once: generator, and its DAMSM encoders
@@ -468,7 +476,7 @@ fn run() -> Result<()> {
                     }
                     (None, false) => bail!("{}: no dataset to evaluate on", model.display()),
                 };
-                let opts = t2i::eval::evaluate::EvalOptions { scenes, ..Default::default() };
+                let opts = t2i::eval::evaluate::EvalOptions { scenes, use_mean, ..Default::default() };
                 t2i::eval::evaluate::evaluate(&pipe, encoders.as_ref(), &data, &opts)?
             });
             print!("{}", report.table());
@@ -485,6 +493,18 @@ fn run() -> Result<()> {
                 let text = serde_json::to_string_pretty(&report).context("cannot serialise the report")?;
                 std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
                 println!("wrote {}", p.display());
+            }
+            if let Some(p) = per_scene {
+                if report.scene_records.is_empty() {
+                    bail!("--per-scene: the {} evaluation has no per-scene records (Shapes only)", report.dataset);
+                }
+                let mut lines = String::new();
+                for r in &report.scene_records {
+                    lines += &serde_json::to_string(r).context("cannot serialise a scene record")?;
+                    lines.push('\n');
+                }
+                std::fs::write(&p, lines).with_context(|| format!("cannot write {}", p.display()))?;
+                println!("wrote {} ({} scenes)", p.display(), report.scene_records.len());
             }
         }
         Cmd::Probe { run, scenes, json, device } => {

@@ -13,6 +13,11 @@
 //! the caption's words, and one with a slot classifier (`train.lambda_slot_classifier`) by the
 //! log-likelihood it gives the caption's scene in image order. Shapes only: changing a word
 //! needs the dataset's caption grammar.
+//!
+//! The position row is also split by scene: one object, and two objects of different or of
+//! the same size. Mirroring a pair whose objects differ in size leaves a cue in the size words
+//! ("the big one is on the right"); with two objects of one size only the order of the noun
+//! phrases tells which goes where, so that subset shows whether a scorer reads word order.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +25,7 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use crate::data::batcher::{push_image, tokens_tensor};
+use crate::data::caption_slots::{Arrangement, caption_slots};
 use crate::data::shapes::{Background, ObjColor, ShapeKind, Size};
 use crate::data::source::DataSource;
 use crate::error::{Error, Result};
@@ -167,10 +173,64 @@ pub fn row_weights(rows: &[CounterfactualRow], weights: &BTreeMap<String, f64>) 
     raw.iter().map(|w| if mean > 0.0 { (w / mean) as f32 } else { 0.0 }).collect()
 }
 
+/// The scenes a probe row covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subset {
+    /// Every scene whose caption names the attribute.
+    All,
+    /// One-object scenes.
+    OneObject,
+    /// Two objects of different sizes.
+    PairSizesDiffer,
+    /// Two objects of the same size.
+    PairSizesAlike,
+}
+
+impl Subset {
+    /// Whether `caption` describes a scene of this subset (an unreadable caption: `All` only).
+    pub fn admits(self, caption: &str) -> bool {
+        if self == Subset::All {
+            return true;
+        }
+        let Some(slots) = caption_slots(caption) else { return false };
+        match (self, slots.arrangement, slots.objects.as_slice()) {
+            (Subset::OneObject, Arrangement::Single(_), _) => true,
+            (Subset::PairSizesDiffer, Arrangement::Horizontal | Arrangement::Vertical, [a, b]) => a.size != b.size,
+            (Subset::PairSizesAlike, Arrangement::Horizontal | Arrangement::Vertical, [a, b]) => a.size == b.size,
+            _ => false,
+        }
+    }
+
+    /// Row label: the attribute's name, or an indented subset name under it.
+    fn label(self, attribute: Attribute) -> String {
+        match self {
+            Subset::All => attribute.name().to_owned(),
+            Subset::OneObject => "  one object".to_owned(),
+            Subset::PairSizesDiffer => "  pair, sizes differ".to_owned(),
+            Subset::PairSizesAlike => "  pair, sizes alike".to_owned(),
+        }
+    }
+}
+
+/// The probe's rows: every attribute over all its scenes, then the position split by scene.
+const PROBE_ROWS: [(Attribute, Subset); 8] = [
+    (Attribute::Color, Subset::All),
+    (Attribute::Shape, Subset::All),
+    (Attribute::Size, Subset::All),
+    (Attribute::Position, Subset::All),
+    (Attribute::Position, Subset::OneObject),
+    (Attribute::Position, Subset::PairSizesDiffer),
+    (Attribute::Position, Subset::PairSizesAlike),
+    (Attribute::Background, Subset::All),
+];
+
 /// Share of scenes whose true caption a scorer rates above the counterfactual (ties: half).
 #[derive(Clone, Debug, Serialize)]
 pub struct Sensitivity {
     pub attribute: Attribute,
+    /// The scenes of this row (`all` unless the row splits an attribute).
+    pub subset: Subset,
     /// Scenes whose caption names the attribute.
     pub scenes: usize,
     /// Mean 1 − cos(ē, ē') between the sentence vectors of the true and changed caption: how
@@ -206,7 +266,7 @@ impl CounterfactualReport {
     /// A fixed-width table, percentages.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<11} {:>6} {:>10} {:>15} {:>12}",
+            "{:<21} {:>6} {:>10} {:>15} {:>12}",
             "attribute", "scenes", "1 - cos ē", "DAMSM sentence", "DAMSM words"
         );
         for s in &self.discriminator_sizes {
@@ -221,8 +281,8 @@ impl CounterfactualReport {
         out.push('\n');
         for r in &self.rows {
             out += &format!(
-                "{:<11} {:>6} {:>10.4} {:>14.1}% {:>11.1}%",
-                r.attribute.name(),
+                "{:<21} {:>6} {:>10.4} {:>14.1}% {:>11.1}%",
+                r.subset.label(r.attribute),
                 r.scenes,
                 r.sentence_change,
                 100.0 * r.damsm_sentence,
@@ -364,12 +424,15 @@ pub fn counterfactual_probe<B: Backend>(
     let slot_sizes = sizes_with(|h| h.slots);
     let disc = disc.as_ref();
     let mut rows = Vec::new();
-    for attr in Attribute::ALL {
+    for (attr, subset) in PROBE_ROWS {
         let mut picked = Vec::new();
         let mut truth = Vec::new();
         let mut changed = Vec::new();
         for &i in &indices {
             let caption = source.eval_caption(vocab, i, 0)?;
+            if !subset.admits(&caption) {
+                continue;
+            }
             if let Some(cf) = counterfactual(&caption, attr) {
                 picked.push(i);
                 truth.push(caption);
@@ -405,6 +468,7 @@ pub fn counterfactual_probe<B: Backend>(
         let share = |w: f64| if picked.is_empty() { f64::NAN } else { w / picked.len() as f64 };
         rows.push(Sensitivity {
             attribute: attr,
+            subset,
             scenes: picked.len(),
             sentence_change: share(moved),
             damsm_sentence: share(wins[0]),
@@ -423,6 +487,23 @@ pub fn counterfactual_probe<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subsets_sort_scenes_by_object_count_and_sizes() {
+        let one = "a tiny pink star in the center";
+        let differ = "a big green dot under a little cyan triangle";
+        let alike = "a small red circle is to the left of a tiny blue box on a white background";
+        for (caption, want) in
+            [(one, Subset::OneObject), (differ, Subset::PairSizesDiffer), (alike, Subset::PairSizesAlike)]
+        {
+            assert!(Subset::All.admits(caption));
+            for s in [Subset::OneObject, Subset::PairSizesDiffer, Subset::PairSizesAlike] {
+                assert_eq!(s.admits(caption), s == want, "{caption:?} {s:?}");
+            }
+        }
+        assert!(!Subset::OneObject.admits("no shapes here"));
+        assert!(Subset::All.admits("no shapes here"));
+    }
 
     #[test]
     fn one_word_changes_and_only_where_named() {

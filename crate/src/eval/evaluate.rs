@@ -27,6 +27,7 @@ use crate::eval::layout_scores::{BoxAccuracy, score_layout};
 use crate::eval::naming_order::NamingOrder;
 use crate::eval::r_precision::r_precision_from_scores;
 use crate::eval::relation_errors::RelationErrors;
+use crate::eval::scene_records::SceneRecord;
 use crate::eval::shape_confusion::ShapeConfusion;
 use crate::models::damsm::cosine_matrix;
 use crate::pipeline::{GenerateOptions, LayoutView, Pipeline};
@@ -43,11 +44,14 @@ pub struct EvalOptions {
     pub diversity_seeds: usize,
     /// Captions generated per forward pass.
     pub batch_size: usize,
+    /// Condition on the conditioning augmentation's mean instead of a sample (`t2i sample
+    /// --use-mean`) for the scenes; the diversity measure always samples.
+    pub use_mean: bool,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { scenes: 500, noise_seed: 0, diversity_captions: 8, diversity_seeds: 8, batch_size: 16 }
+        Self { scenes: 500, noise_seed: 0, diversity_captions: 8, diversity_seeds: 8, batch_size: 16, use_mean: false }
     }
 }
 
@@ -139,6 +143,10 @@ pub struct EvalReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<BoxAccuracy>,
     pub seconds: f64,
+    /// Every Shapes scene at the final stage, as generated and judged (`eval/scene_records.rs`);
+    /// written on its own (`t2i eval --per-scene`), not in the report's JSON.
+    #[serde(skip)]
+    pub scene_records: Vec<SceneRecord>,
 }
 
 impl EvalReport {
@@ -353,7 +361,7 @@ fn generate_all<B: Backend>(pipe: &Pipeline<B>, captions: &[String], opts: &Eval
     for chunk in captions.chunks(opts.batch_size.max(1)) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let o: Vec<GenerateOptions> = (0..chunk.len())
-            .map(|j| GenerateOptions { seed: opts.noise_seed + (k + j) as u64, use_mean: false })
+            .map(|j| GenerateOptions { seed: opts.noise_seed + (k + j) as u64, use_mean: opts.use_mean })
             .collect();
         for g in pipe.generate_batch(&refs, &o)? {
             for (s, img) in g.stages.into_iter().enumerate() {
@@ -430,6 +438,7 @@ fn evaluate_shapes<B: Backend>(
         examples.iter().map(|e| shapes::render(&e.scene, final_side)).collect::<std::result::Result<_, _>>()?;
 
     let mut out = Vec::with_capacity(stages);
+    let mut scene_records = Vec::with_capacity(n);
     for (s, images) in generated.iter().enumerate() {
         let (mut all, mut held, mut seen) =
             (AttributeTally::default(), AttributeTally::default(), AttributeTally::default());
@@ -437,17 +446,21 @@ fn evaluate_shapes<B: Backend>(
         let mut relations = RelationErrors::default();
         let mut counts = CountErrors::default();
         let mut order = NamingOrder::default();
-        for ((img, ex), caption) in images.iter().zip(&examples).zip(&captions) {
+        let last = s + 1 == stages;
+        for (i, ((img, ex), caption)) in images.iter().zip(&examples).zip(&captions).enumerate() {
             let judged = judge(img);
             counts.add(&ex.scene, &judged);
             let sc = score(&ex.scene, &judged).for_caption(caption);
+            if last {
+                let seed = opts.noise_seed + i as u64;
+                scene_records.push(SceneRecord::new(i, caption, seed, &ex.scene, &judged, &sc));
+            }
             order.add(&ex.scene, caption, &sc);
             all.add(&sc);
             confusion.add(&ex.scene, &sc);
             relations.add(&ex.scene, caption, &sc);
             if ex.scene.has_held_out() { &mut held } else { &mut seen }.add(&sc);
         }
-        let last = s + 1 == stages;
         let (r_precision, fid_damsm) = match (damsm, last) {
             (Some(d), true) => {
                 let rp = r_precision_of(d, images, &captions, &keys, device)?;
@@ -510,6 +523,7 @@ fn evaluate_shapes<B: Backend>(
         real: real_json,
         layout,
         seconds: started.elapsed().as_secs_f64(),
+        scene_records,
     })
 }
 
@@ -592,6 +606,7 @@ fn evaluate_images<B: Backend>(
         real: real_json,
         layout: None,
         seconds: started.elapsed().as_secs_f64(),
+        scene_records: Vec::new(),
     })
 }
 

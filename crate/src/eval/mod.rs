@@ -9,4 +9,5 @@ pub mod layout_scores;
 pub mod naming_order;
 pub mod r_precision;
 pub mod relation_errors;
+pub mod scene_records;
 pub mod shape_confusion;
