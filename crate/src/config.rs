@@ -117,6 +117,10 @@ pub struct GanConfig {
     /// normal, as DF-GAN and RAT-GAN sample; their configs use 0.88). 0: off.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub truncation: f64,
+    /// The refinement stages' word attention also sees where each region is (AttnGAN and
+    /// ECAGAN; `nn/word_attention.rs`). May be switched on when a run resumes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub positional_attention: bool,
 }
 
 impl GanConfig {
@@ -341,6 +345,10 @@ pub struct TrainConfig {
     pub eval_scenes: usize,
     /// Seed of the host RNG that draws data and noise.
     pub seed: u64,
+}
+
+fn is_false(x: &bool) -> bool {
+    !*x
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -620,6 +628,12 @@ impl ModelConfig {
         if !(1..=3).contains(&g.stages) {
             return Err(Error::config("model.gan.stages", format!("{} is not 1, 2 or 3", g.stages)));
         }
+        if g.positional_attention && !["attngan", "ecagan"].contains(&g.variant.as_str()) {
+            return Err(Error::config(
+                "model.gan.positional_attention",
+                format!("needs word attention (variant attngan or ecagan), not {:?}", g.variant),
+            ));
+        }
         if d.image_size > g.final_size() {
             return Err(Error::config(
                 "model.damsm.image_size",
@@ -813,6 +827,34 @@ mod tests {
         assert!(bad.is_err());
         let next = RunConfig::from_toml(include_str!("../../configs/shapes-spatial.toml"), Path::new("s")).unwrap();
         assert!(next.model.damsm.global == GlobalCode::Spatial && next.train.damsm_hard_negatives);
+    }
+
+    #[test]
+    fn positional_attention_needs_word_attention_and_round_trips() {
+        let mut cfg = RunConfig::preset("tiny").unwrap();
+        assert!(!cfg.to_toml().contains("positional_attention"), "off is not written");
+        cfg.model.gan.positional_attention = true;
+        cfg.validate().unwrap();
+        let text = cfg.to_toml();
+        assert!(text.contains("positional_attention = true"), "{text}");
+        assert_eq!(RunConfig::from_toml(&text, Path::new("r")).unwrap(), cfg);
+        cfg.model.gan.variant = "dmgan".into();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("model.gan.positional_attention") && err.contains("dmgan"), "{err}");
+    }
+
+    #[cfg(feature = "train")]
+    #[test]
+    fn a_resume_may_switch_positional_attention_on_not_off() {
+        let mut off = RunConfig::preset("tiny").unwrap();
+        let mut on = off.clone();
+        on.model.gan.positional_attention = true;
+        let path = Path::new("checkpoint.t2i");
+        crate::train::check_resume_config(&on, &off.to_toml(), path).unwrap();
+        let err = crate::train::check_resume_config(&off, &on.to_toml(), path).unwrap_err().to_string();
+        assert!(err.contains("different model"), "{err}");
+        off.model.gan.gf += 1;
+        assert!(crate::train::check_resume_config(&on, &off.to_toml(), path).is_err());
     }
 
     #[test]

@@ -90,11 +90,19 @@ pub struct NextStage<B: Backend> {
 }
 
 impl<B: Backend> NextStage<B> {
-    /// `variant`: `attngan`, `dmgan` or `ecagan` (validated by the config).
-    pub fn new(variant: &str, ngf: usize, word_dim: usize, res_blocks: usize, device: &B::Device) -> Self {
+    /// `variant`: `attngan`, `dmgan` or `ecagan` (validated by the config); `positional`:
+    /// the word attention's queries carry the region's position (`nn/word_attention.rs`).
+    pub fn new(
+        variant: &str,
+        ngf: usize,
+        word_dim: usize,
+        res_blocks: usize,
+        positional: bool,
+        device: &B::Device,
+    ) -> Self {
         let memory = variant == "dmgan";
         Self {
-            att: (!memory).then(|| WordAttention::new(ngf, word_dim, device)),
+            att: (!memory).then(|| WordAttention::new(ngf, word_dim, positional, device)),
             memory: memory.then(|| DynamicMemory::new(ngf, word_dim, device)),
             res: (0..res_blocks).map(|_| ResBlock::new(ngf * 2, device)).collect(),
             eca: (variant == "ecagan").then(|| EcaConvBlock::new(ngf * 2, ngf * 2, device)),
@@ -171,8 +179,20 @@ impl<B: Backend> Generator<B> {
             ca: ConditioningAugmentation::new(nef, gan.cond_dim, device),
             init: InitStage::new(gf * 16, gan.z_dim + gan.cond_dim, gan.variant == "ecagan", device),
             heads: (0..gan.stages).map(|_| ImageHead::new(gf, device)).collect(),
-            next: (1..gan.stages).map(|_| NextStage::new(&gan.variant, gf, nef, gan.res_blocks, device)).collect(),
+            next: (1..gan.stages)
+                .map(|_| NextStage::new(&gan.variant, gf, nef, gan.res_blocks, gan.positional_attention, device))
+                .collect(),
         }
+    }
+
+    /// Switches the refinement stages' positional word attention on or off
+    /// (`model.gan.positional_attention`); switched on, a trained generator computes what it
+    /// did before until the new weights learn.
+    pub fn with_positional_attention(mut self, on: bool, device: &B::Device) -> Self {
+        for stage in &mut self.next {
+            stage.att = stage.att.take().map(|a| a.with_position(on, device));
+        }
+        self
     }
 
     /// Number of stages (images of 64·2^i px).

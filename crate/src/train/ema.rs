@@ -97,6 +97,18 @@ impl<B: Backend> Ema<B> {
         Self { params }
     }
 
+    /// Start averaging the model's trainable parameters that the average does not hold yet
+    /// (weights added to a resumed model) at their current values.
+    pub fn adopt_new<A, M>(&mut self, model: &M)
+    where
+        A: AutodiffBackend<InnerBackend = B>,
+        M: AutodiffModule<A>,
+        M::InnerModule: Module<B>,
+    {
+        let ids: HashSet<ParamId> = trainable(model).into_iter().filter(|id| !self.params.contains_key(id)).collect();
+        model.valid().visit(&mut Update { params: &mut self.params, ids: &ids, decay: None });
+    }
+
     /// The decay used after `step` completed steps.
     pub fn decay_at(decay: f64, step: u64) -> f64 {
         decay.min((1.0 + step as f64) / (10.0 + step as f64))
@@ -153,6 +165,26 @@ mod tests {
         let (w0, w1) = (live.weight.val().inner(), avg.weight.val());
         let diff = (w1 - w0).into_data().to_vec::<f32>().unwrap();
         assert!(diff.iter().all(|d| (d - 0.5).abs() < 1e-6), "{diff:?}");
+    }
+
+    #[test]
+    fn added_weights_join_the_average_and_the_old_averages_stay() {
+        let dev = Default::default();
+        let mut live: Linear<AD> = LinearConfig::new(3, 2).with_bias(false).init(&dev);
+        let mut ema = Ema::<B>::new(&live);
+        assert_eq!(ema.len(), 1);
+        let before = ema.apply(live.valid()).weight.val();
+        live = live.map(&mut Shift);
+        live.bias = Some(Param::from_tensor(Tensor::<AD, 1>::ones([2], &dev).require_grad()));
+        ema.adopt_new(&live);
+        assert_eq!(ema.len(), 2);
+        let avg = ema.apply(live.valid());
+        // The weight keeps its average (not the shifted live value); the bias starts at its own.
+        avg.weight.val().into_data().assert_eq(&before.into_data(), true);
+        let bias = avg.bias.expect("bias").val().into_data().to_vec::<f32>().unwrap();
+        assert_eq!(bias, vec![1.0, 1.0]);
+        ema.adopt_new(&live);
+        assert_eq!(ema.len(), 2);
     }
 
     /// Adds 1 to every parameter, keeping ids.

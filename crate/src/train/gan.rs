@@ -74,15 +74,25 @@ pub fn train_gan<B: AutodiffBackend>(
         // A run may switch `train.d_word_level` or the auxiliary classifier on (or off) when
         // it resumes: the checkpoint's discriminators load as they were saved, then gain fresh
         // heads (or lose them).
-        let saved = DiscriminatorHeads::of(&ck.run_config()?.train);
+        // Likewise the generator's positional word attention: loaded without it when the
+        // checkpoint has none, then given its zero weights, which the average adopts as is.
+        let saved_config = ck.run_config()?;
+        let saved = DiscriminatorHeads::of(&saved_config.train);
         let saved_disc = disc.with_heads(&mc.gan, &mc.text, saved, device);
+        let positional = (mc.gan.positional_attention, saved_config.model.gan.positional_attention);
+        let mut saved_gan = mc.gan.clone();
+        saved_gan.positional_attention = positional.1;
         (generator, disc, opt_g, opt_d, ema) = resume_gan::<B, _, _, _, _>(
             &ck,
             "discriminators",
-            (generator, saved_disc, opt_g, opt_d),
-            Generator::<Inner<B>>::new(&mc.gan, &mc.text, device),
+            (generator.with_positional_attention(positional.1, device), saved_disc, opt_g, opt_d),
+            Generator::<Inner<B>>::new(&saved_gan, &mc.text, device),
             device,
         )?;
+        if positional.0 != positional.1 {
+            generator = generator.with_positional_attention(positional.0, device);
+            ema.adopt_new(&generator);
+        }
         disc = disc.with_heads(&mc.gan, &mc.text, heads, device);
         (step, elapsed) = (ck.step, ck.elapsed_s);
     }

@@ -142,7 +142,11 @@ pub(crate) fn prepare_run_dir(
 /// Check that a resumed checkpoint was made with the same model and data.
 #[cfg(feature = "train")]
 pub(crate) fn check_resume_config(cfg: &RunConfig, ckpt_config: &str, path: &Path) -> Result<()> {
-    let old = RunConfig::from_toml(ckpt_config, path)?;
+    let mut old = RunConfig::from_toml(ckpt_config, path)?;
+    // Positional word attention may be switched on at a resume (it starts at zero), not off.
+    if cfg.model.gan.positional_attention {
+        old.model.gan.positional_attention = true;
+    }
     if old.model != cfg.model || old.data != cfg.data || old.train.seed != cfg.train.seed {
         return Err(Error::Checkpoint {
             path: path.to_path_buf(),
