@@ -50,7 +50,7 @@ fn text_encoder_shapes_and_padding_mask() {
 #[test]
 fn word_attention_sums_to_one_over_real_words() {
     let dev = Default::default();
-    let att = WordAttention::<B>::new(6, 10, &dev);
+    let att = WordAttention::<B>::new(6, 10, false, &dev);
     let h = Tensor::<B, 4>::random([2, 6, 4, 4], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
     let words = Tensor::<B, 3>::random([2, 10, 5], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
     let pad = tokens_tensor::<B>(&[vec![1, 2, 3, 4, 5], vec![1, 2]], &dev).equal_elem(0);
