@@ -66,17 +66,25 @@ impl ByCaptionRelation {
     }
 }
 
+/// Whether a two-object scene was drawn mirrored: the relation read between the objects
+/// matched to the scene's two is the inverse of the scene's (false for one-object scenes).
+pub fn is_mirrored(truth: &Scene, scores: &AttributeScores) -> bool {
+    match (truth.layout, scores.judged_relation) {
+        (Layout::Pair(r), Some(j)) => j == r.inverse(),
+        _ => false,
+    }
+}
+
 impl RelationErrors {
     /// Adds one scene, generated for `caption`, as `score` judged it; one-object scenes are
     /// skipped, and a caption that states no relation counts in none of `by_caption`.
     pub fn add(&mut self, truth: &Scene, caption: &str, scores: &AttributeScores) {
         let Layout::Pair(relation) = truth.layout else { return };
-        let mut mirrored = false;
+        let mirrored = is_mirrored(truth, scores);
         match scores.judged_relation {
             None => self.unmatched += 1,
             Some(r) if r == relation => self.right += 1,
-            Some(r) if r == relation.inverse() => {
-                mirrored = true;
+            Some(_) if mirrored => {
                 self.mirrored += 1;
                 if scores.objects.iter().all(|o| o.color && o.shape) {
                     self.mirrored_objects_right += 1;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::data::caption_slots::caption_relation;
 use crate::data::shapes::{Layout, Object, Relation, Scene};
 use crate::eval::judge::{AttributeScores, JudgedScene};
+use crate::eval::relation_errors::is_mirrored;
 
 /// One scene as generated and judged.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -79,10 +80,6 @@ impl SceneRecord {
                 }
             }
         }
-        let mirrored = match (truth.layout, scores.judged_relation) {
-            (Layout::Pair(r), Some(j)) => j == r.inverse(),
-            _ => false,
-        };
         let judged_objects = judged
             .objects
             .iter()
@@ -105,7 +102,7 @@ impl SceneRecord {
                 Layout::Single(_) => None,
             },
             judged_relation: scores.judged_relation,
-            mirrored,
+            mirrored: is_mirrored(truth, scores),
             found: judged.found,
             judged: judged_objects,
         }
