@@ -121,6 +121,10 @@ pub struct GanConfig {
     /// ECAGAN; `nn/word_attention.rs`). May be switched on when a run resumes.
     #[serde(default, skip_serializing_if = "is_false")]
     pub positional_attention: bool,
+    /// The first stage's 16×16 grid also attends over the words (AttnGAN and ECAGAN;
+    /// `nn/early_word_attention.rs`). May be switched on when a run resumes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub first_stage_attention: bool,
 }
 
 impl GanConfig {
@@ -628,11 +632,16 @@ impl ModelConfig {
         if !(1..=3).contains(&g.stages) {
             return Err(Error::config("model.gan.stages", format!("{} is not 1, 2 or 3", g.stages)));
         }
-        if g.positional_attention && !["attngan", "ecagan"].contains(&g.variant.as_str()) {
-            return Err(Error::config(
-                "model.gan.positional_attention",
-                format!("needs word attention (variant attngan or ecagan), not {:?}", g.variant),
-            ));
+        for (on, key) in [
+            (g.positional_attention, "model.gan.positional_attention"),
+            (g.first_stage_attention, "model.gan.first_stage_attention"),
+        ] {
+            if on && !["attngan", "ecagan"].contains(&g.variant.as_str()) {
+                return Err(Error::config(
+                    key,
+                    format!("needs word attention (variant attngan or ecagan), not {:?}", g.variant),
+                ));
+            }
         }
         if d.image_size > g.final_size() {
             return Err(Error::config(
@@ -829,32 +838,44 @@ mod tests {
         assert!(next.model.damsm.global == GlobalCode::Spatial && next.train.damsm_hard_negatives);
     }
 
+    /// The generator's two attention switches, set on a config.
+    fn attention_switches() -> [(&'static str, fn(&mut GanConfig)); 2] {
+        [
+            ("positional_attention", |g| g.positional_attention = true),
+            ("first_stage_attention", |g| g.first_stage_attention = true),
+        ]
+    }
+
     #[test]
-    fn positional_attention_needs_word_attention_and_round_trips() {
-        let mut cfg = RunConfig::preset("tiny").unwrap();
-        assert!(!cfg.to_toml().contains("positional_attention"), "off is not written");
-        cfg.model.gan.positional_attention = true;
-        cfg.validate().unwrap();
-        let text = cfg.to_toml();
-        assert!(text.contains("positional_attention = true"), "{text}");
-        assert_eq!(RunConfig::from_toml(&text, Path::new("r")).unwrap(), cfg);
-        cfg.model.gan.variant = "dmgan".into();
-        let err = cfg.validate().unwrap_err().to_string();
-        assert!(err.contains("model.gan.positional_attention") && err.contains("dmgan"), "{err}");
+    fn attention_switches_need_word_attention_and_round_trip() {
+        for (key, switch_on) in attention_switches() {
+            let mut cfg = RunConfig::preset("tiny").unwrap();
+            assert!(!cfg.to_toml().contains(key), "off is not written");
+            switch_on(&mut cfg.model.gan);
+            cfg.validate().unwrap();
+            let text = cfg.to_toml();
+            assert!(text.contains(&format!("{key} = true")), "{text}");
+            assert_eq!(RunConfig::from_toml(&text, Path::new("r")).unwrap(), cfg);
+            cfg.model.gan.variant = "dmgan".into();
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("model.gan.{key}")) && err.contains("dmgan"), "{err}");
+        }
     }
 
     #[cfg(feature = "train")]
     #[test]
-    fn a_resume_may_switch_positional_attention_on_not_off() {
-        let mut off = RunConfig::preset("tiny").unwrap();
-        let mut on = off.clone();
-        on.model.gan.positional_attention = true;
-        let path = Path::new("checkpoint.t2i");
-        crate::train::check_resume_config(&on, &off.to_toml(), path).unwrap();
-        let err = crate::train::check_resume_config(&off, &on.to_toml(), path).unwrap_err().to_string();
-        assert!(err.contains("different model"), "{err}");
-        off.model.gan.gf += 1;
-        assert!(crate::train::check_resume_config(&on, &off.to_toml(), path).is_err());
+    fn a_resume_may_switch_attention_on_not_off() {
+        for (key, switch_on) in attention_switches() {
+            let mut off = RunConfig::preset("tiny").unwrap();
+            let mut on = off.clone();
+            switch_on(&mut on.model.gan);
+            let path = Path::new("checkpoint.t2i");
+            crate::train::check_resume_config(&on, &off.to_toml(), path).unwrap();
+            let err = crate::train::check_resume_config(&off, &on.to_toml(), path).unwrap_err().to_string();
+            assert!(err.contains("different model"), "{key}: {err}");
+            off.model.gan.gf += 1;
+            assert!(crate::train::check_resume_config(&on, &off.to_toml(), path).is_err(), "{key}");
+        }
     }
 
     #[test]

@@ -350,7 +350,12 @@ impl<B: Backend> Pipeline<B> {
         for stage in 0..generator.num_stages() {
             let t = Instant::now();
             let (h_next, attn) = match h.take() {
-                None => (generator.begin(z.clone(), feats.sentence.clone(), eps.clone()).0, None),
+                None => (
+                    generator
+                        .begin(z.clone(), feats.sentence.clone(), feats.words.clone(), feats.pad.clone(), eps.clone())
+                        .0,
+                    None,
+                ),
                 Some(prev) => {
                     let (h_next, attn) = generator.refine(stage, prev, feats.words.clone(), feats.pad.clone());
                     (h_next, Some(attn))

@@ -4,6 +4,8 @@
 //!
 //! h0 = F0(z, F_ca(ē)) at 64 px; h_i = F_i(h_{i-1}, F_i^attn(e, h_{i-1})) doubling the side
 //! at each refinement stage; x_i = G_i(h_i) a 3×3 convolution and tanh.
+//! With `model.gan.first_stage_attention` (ours, AttnGAN and ECAGAN) F0 also attends over the
+//! words on its 16×16 grid (`nn/early_word_attention.rs`).
 //!
 //! ECAGAN (`variant = "ecagan"`) changes two things and keeps AttnGAN's word attention:
 //! - the first stage's four up-blocks upsample with CARAFE (`nn/carafe.rs`) instead of
@@ -36,18 +38,21 @@ use crate::nn::channel_attention::EcaConvBlock;
 use crate::nn::conditioning_augmentation::ConditioningAugmentation;
 use crate::nn::conv3x3;
 use crate::nn::dynamic_memory::DynamicMemory;
+use crate::nn::early_word_attention::{AFTER_UP_BLOCKS, EarlyWordAttention};
 use crate::nn::res_block::ResBlock;
 use crate::nn::torch_autograd::Convolve;
 use crate::nn::up_block::UpBlock;
 use crate::nn::word_attention::WordAttention;
 
 /// `INIT_STAGE_G`: [z ‖ c] → FC (BN, GLU) → 4×4×16gf → four up-blocks → 64×64×gf
-/// (ECAGAN: CARAFE up-blocks with ECA, [`UpBlock::carafe`]).
+/// (ECAGAN: CARAFE up-blocks with ECA, [`UpBlock::carafe`]); optionally word attention on
+/// the 16×16 grid between the second and third up-block.
 #[derive(Module, Debug)]
 pub struct InitStage<B: Backend> {
     fc: Linear<B>,
     bn: BatchNorm<B>,
     ups: Vec<UpBlock<B>>,
+    att: Option<EarlyWordAttention<B>>,
     ngf: usize,
 }
 
@@ -60,15 +65,39 @@ impl<B: Backend> InitStage<B> {
             fc: LinearConfig::new(input_dim, ngf * 4 * 4 * 2).with_bias(false).init(device),
             bn: BatchNorm::new(ngf * 4 * 4 * 2, device),
             ups,
+            att: None,
             ngf,
         }
     }
 
-    pub fn forward(&self, z: Tensor<B, 2>, c: Tensor<B, 2>) -> Tensor<B, 4> {
+    /// Switches the word attention of the 16×16 grid on (new, passing the grid through
+    /// unchanged until it learns) or off; `positional` as for the refinement stages.
+    pub fn with_attention(mut self, on: bool, word_dim: usize, positional: bool, device: &B::Device) -> Self {
+        self.att = match (on, self.att.take()) {
+            (true, Some(att)) => Some(att),
+            (true, None) => Some(EarlyWordAttention::new(self.ngf >> AFTER_UP_BLOCKS, word_dim, positional, device)),
+            (false, _) => None,
+        };
+        self
+    }
+
+    /// z [B, Z], c [B, cond]; words [B, D, T] and pad [B, T] feed the optional attention.
+    pub fn forward(
+        &self,
+        z: Tensor<B, 2>,
+        c: Tensor<B, 2>,
+        words: Tensor<B, 3>,
+        pad: Tensor<B, 2, Bool>,
+    ) -> Tensor<B, 4> {
         let b = z.dims()[0];
         let x = glu(self.bn.forward(self.fc.forward(Tensor::cat(vec![c, z], 1))));
         let mut h = x.reshape([b, self.ngf, 4, 4]);
-        for up in &self.ups {
+        for (i, up) in self.ups.iter().enumerate() {
+            if i == AFTER_UP_BLOCKS
+                && let Some(att) = &self.att
+            {
+                h = att.forward(h, words.clone(), pad.clone()).0;
+            }
             h = up.forward(h);
         }
         h
@@ -177,7 +206,12 @@ impl<B: Backend> Generator<B> {
         let gf = gan.gf;
         Self {
             ca: ConditioningAugmentation::new(nef, gan.cond_dim, device),
-            init: InitStage::new(gf * 16, gan.z_dim + gan.cond_dim, gan.variant == "ecagan", device),
+            init: InitStage::new(gf * 16, gan.z_dim + gan.cond_dim, gan.variant == "ecagan", device).with_attention(
+                gan.first_stage_attention,
+                nef,
+                gan.positional_attention,
+                device,
+            ),
             heads: (0..gan.stages).map(|_| ImageHead::new(gf, device)).collect(),
             next: (1..gan.stages)
                 .map(|_| NextStage::new(&gan.variant, gf, nef, gan.res_blocks, gan.positional_attention, device))
@@ -192,6 +226,21 @@ impl<B: Backend> Generator<B> {
         for stage in &mut self.next {
             stage.att = stage.att.take().map(|a| a.with_position(on, device));
         }
+        self.init.att = self.init.att.take().map(|a| a.with_position(on, device));
+        self
+    }
+
+    /// Switches the first stage's word attention on or off (`model.gan.first_stage_attention`);
+    /// switched on, a trained generator computes what it did before until the new block learns.
+    /// `gan` gives its widths and whether its queries carry positions.
+    pub fn with_first_stage_attention(
+        mut self,
+        on: bool,
+        gan: &GanConfig,
+        text: &TextConfig,
+        device: &B::Device,
+    ) -> Self {
+        self.init = self.init.with_attention(on, text.feature_dim(), gan.positional_attention, device);
         self
     }
 
@@ -201,15 +250,18 @@ impl<B: Backend> Generator<B> {
     }
 
     /// Stage 0 (`INIT_STAGE_G`): conditioning augmentation of the sentence vector, then the
-    /// 4×4 → 64×64 feature map h₀. `eps` [B, cond] or `None` for c = μ.
+    /// 4×4 → 64×64 feature map h₀ (the words [B, D, T] and pad [B, T] reach it only with
+    /// `model.gan.first_stage_attention`). `eps` [B, cond] or `None` for c = μ.
     pub fn begin(
         &self,
         z: Tensor<B, 2>,
         sentence: Tensor<B, 2>,
+        words: Tensor<B, 3>,
+        pad: Tensor<B, 2, Bool>,
         eps: Option<Tensor<B, 2>>,
     ) -> (Tensor<B, 4>, crate::nn::conditioning_augmentation::Conditioning<B>) {
         let cond = self.ca.forward(sentence, eps);
-        let h = self.init.forward(z, cond.code.clone());
+        let h = self.init.forward(z, cond.code.clone(), words, pad);
         (h, cond)
     }
 
@@ -240,7 +292,7 @@ impl<B: Backend> Generator<B> {
         pad: Tensor<B, 2, Bool>,
         eps: Option<Tensor<B, 2>>,
     ) -> GeneratorOutput<B> {
-        let (mut h, cond) = self.begin(z, sentence, eps);
+        let (mut h, cond) = self.begin(z, sentence, words.clone(), pad.clone(), eps);
         let mut images = vec![self.image(0, h.clone())];
         let mut attention = Vec::new();
         for stage in 1..self.num_stages() {
@@ -292,20 +344,71 @@ mod tests {
         assert!(!e.keys().any(|k| k.starts_with("next.0.up.carafe") || k.contains("memory")));
     }
 
+    /// Random generator inputs for two captions of five words, the second padded after three.
+    struct Inputs {
+        z: Tensor<B, 2>,
+        sentence: Tensor<B, 2>,
+        words: Tensor<B, 3>,
+        pad: Tensor<B, 2, Bool>,
+    }
+
+    fn inputs(cfg: &RunConfig) -> Inputs {
+        let dev = Default::default();
+        let d = cfg.model.text.feature_dim();
+        let normal = Distribution::Normal(0.0, 1.0);
+        Inputs {
+            z: Tensor::random([2, cfg.model.gan.z_dim], normal, &dev),
+            sentence: Tensor::random([2, d], normal, &dev),
+            words: Tensor::random([2, d, 5], normal, &dev),
+            pad: Tensor::<B, 2, Int>::from_data([[0, 0, 0, 0, 0], [0, 0, 0, 1, 1]], &dev).equal_elem(1),
+        }
+    }
+
     #[test]
     fn ecagan_generates_every_stage() {
         let (g, cfg) = generator("tiny", "ecagan");
         let dev = Default::default();
-        let d = cfg.model.text.feature_dim();
-        let z = Tensor::<B, 2>::random([2, cfg.model.gan.z_dim], Distribution::Normal(0.0, 1.0), &dev);
-        let sentence = Tensor::<B, 2>::random([2, d], Distribution::Normal(0.0, 1.0), &dev);
-        let words = Tensor::<B, 3>::random([2, d, 5], Distribution::Normal(0.0, 1.0), &dev);
-        let pad = Tensor::<B, 2, Int>::from_data([[0, 0, 0, 0, 0], [0, 0, 0, 1, 1]], &dev).equal_elem(1);
+        let Inputs { z, sentence, words, pad } = inputs(&cfg);
         let out = g.forward(z, sentence, words, pad, None);
         assert_eq!(out.images.iter().map(|i| i.dims()).collect::<Vec<_>>(), vec![[2, 3, 64, 64], [2, 3, 128, 128]]);
         assert_eq!(out.attention[0].dims(), [2, 5, 64, 64]);
         let m = out.images[1].clone().abs().max().into_scalar();
         assert!(m.is_finite() && m <= 1.0, "{m}");
+    }
+
+    /// Switched on in a trained generator, the first stage's word attention adds only its own
+    /// weights and leaves every image as it was; with its mix trained, the first stage's image
+    /// follows the words as well as the sentence.
+    #[test]
+    fn first_stage_attention_starts_as_no_change() {
+        let (g, cfg) = generator("tiny", "attngan");
+        let dev = Default::default();
+        let Inputs { z, sentence, words, pad } = inputs(&cfg);
+        let run = |g: &Generator<B>, words: Tensor<B, 3>| {
+            let out = g.forward(z.clone(), sentence.clone(), words, pad.clone(), None);
+            out.images.into_iter().map(|i| i.into_data().to_vec::<f32>().unwrap()).collect::<Vec<_>>()
+        };
+        let before = run(&g, words.clone());
+        let before_names = shapes(&g);
+        let mut gan = cfg.model.gan.clone();
+        gan.first_stage_attention = true;
+        let g = g.with_first_stage_attention(true, &gan, &cfg.model.text, &dev);
+        assert_eq!(run(&g, words.clone()), before);
+        let after_names = shapes(&g);
+        let added: Vec<&String> = after_names.keys().filter(|k| !before_names.contains_key(*k)).collect();
+        assert!(!added.is_empty() && added.iter().all(|k| k.starts_with("init.att.")), "{added:?}");
+        assert_eq!(g.num_params(), Generator::<B>::new(&gan, &cfg.model.text, &dev).num_params());
+
+        let mut g = g;
+        let att = g.init.att.take().unwrap();
+        let c = cfg.model.gan.gf * 16 >> AFTER_UP_BLOCKS;
+        let trained = Tensor::<B, 4>::random([c, c, 1, 1], Distribution::Normal(0.0, 0.3), &dev);
+        g.init.att = Some(att.with_mix(trained));
+        let moved = run(&g, words.clone());
+        let other = run(&g, words.mul_scalar(-1.0));
+        let differs = |a: &[f32], b: &[f32]| a.iter().zip(b).any(|(x, y)| (x - y).abs() > 1e-4);
+        assert!(differs(&moved[0], &before[0]), "the 64-px image takes in the words");
+        assert!(differs(&moved[0], &other[0]), "and depends on which words");
     }
 
     /// Parameter counts and generator forward times of the three variants at the cpu preset.

@@ -9,6 +9,7 @@ pub mod channel_mix;
 pub mod conditioning_augmentation;
 pub mod conv_lstm;
 pub mod dynamic_memory;
+pub mod early_word_attention;
 pub mod gaussian_mixture;
 pub mod glu;
 pub mod group_norm;

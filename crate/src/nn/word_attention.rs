@@ -57,6 +57,12 @@ impl<B: Backend> WordAttention<B> {
         self
     }
 
+    /// U [C, D, 1, 1], the projection of the words into the image feature space.
+    #[cfg(test)]
+    pub(crate) fn projection_weight(&self) -> Tensor<B, 4> {
+        self.conv_context.weight.val()
+    }
+
     /// Whether queries carry the region's position.
     pub fn positional(&self) -> bool {
         self.position.is_some()
@@ -98,12 +104,13 @@ fn region_centres<B: Backend>(h: usize, w: usize, device: &B::Device) -> Tensor<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{CpuBackend as B, CpuTrainBackend as AD};
     use burn::tensor::Distribution;
 
-    fn inputs<B: Backend>(device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 3>, Tensor<B, 2, Bool>) {
+    /// Random h [2, 6, 4, 4], words [2, 5, 3] and pad [2, 3] (the first caption padded at the end).
+    pub(crate) fn inputs<B: Backend>(device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 3>, Tensor<B, 2, Bool>) {
         let h = Tensor::random([2, 6, 4, 4], Distribution::Normal(0.0, 1.0), device);
         let words = Tensor::random([2, 5, 3], Distribution::Normal(0.0, 1.0), device);
         let pad = Tensor::<B, 2, Int>::from_ints([[0, 0, 1], [0, 0, 0]], device).equal_elem(1);

@@ -74,23 +74,29 @@ pub fn train_gan<B: AutodiffBackend>(
         // A run may switch `train.d_word_level` or the auxiliary classifier on (or off) when
         // it resumes: the checkpoint's discriminators load as they were saved, then gain fresh
         // heads (or lose them).
-        // Likewise the generator's positional word attention: loaded without it when the
-        // checkpoint has none, then given its zero weights, which the average adopts as is.
+        // Likewise the generator's positional word attention and first-stage word attention:
+        // loaded without them when the checkpoint has none, then given their new weights
+        // (which change nothing yet), and the average adopts those as they are.
         let saved_config = ck.run_config()?;
         let saved = DiscriminatorHeads::of(&saved_config.train);
         let saved_disc = disc.with_heads(&mc.gan, &mc.text, saved, device);
-        let positional = (mc.gan.positional_attention, saved_config.model.gan.positional_attention);
-        let mut saved_gan = mc.gan.clone();
-        saved_gan.positional_attention = positional.1;
+        let saved_gan = &saved_config.model.gan;
+        let as_saved = generator
+            .with_positional_attention(saved_gan.positional_attention, device)
+            .with_first_stage_attention(saved_gan.first_stage_attention, saved_gan, &mc.text, device);
         (generator, disc, opt_g, opt_d, ema) = resume_gan::<B, _, _, _, _>(
             &ck,
             "discriminators",
-            (generator.with_positional_attention(positional.1, device), saved_disc, opt_g, opt_d),
-            Generator::<Inner<B>>::new(&saved_gan, &mc.text, device),
+            (as_saved, saved_disc, opt_g, opt_d),
+            Generator::<Inner<B>>::new(saved_gan, &mc.text, device),
             device,
         )?;
-        if positional.0 != positional.1 {
-            generator = generator.with_positional_attention(positional.0, device);
+        if (mc.gan.positional_attention, mc.gan.first_stage_attention)
+            != (saved_gan.positional_attention, saved_gan.first_stage_attention)
+        {
+            generator = generator
+                .with_positional_attention(mc.gan.positional_attention, device)
+                .with_first_stage_attention(mc.gan.first_stage_attention, &mc.gan, &mc.text, device);
             ema.adopt_new(&generator);
         }
         disc = disc.with_heads(&mc.gan, &mc.text, heads, device);

@@ -143,10 +143,10 @@ pub(crate) fn prepare_run_dir(
 #[cfg(feature = "train")]
 pub(crate) fn check_resume_config(cfg: &RunConfig, ckpt_config: &str, path: &Path) -> Result<()> {
     let mut old = RunConfig::from_toml(ckpt_config, path)?;
-    // Positional word attention may be switched on at a resume (it starts at zero), not off.
-    if cfg.model.gan.positional_attention {
-        old.model.gan.positional_attention = true;
-    }
+    // Positional word attention and the first stage's word attention may be switched on at a
+    // resume (they start as no change), not off.
+    old.model.gan.positional_attention |= cfg.model.gan.positional_attention;
+    old.model.gan.first_stage_attention |= cfg.model.gan.first_stage_attention;
     if old.model != cfg.model || old.data != cfg.data || old.train.seed != cfg.train.seed {
         return Err(Error::Checkpoint {
             path: path.to_path_buf(),
