@@ -1,7 +1,7 @@
 //! Word attention inside the first stage (`model.gan.first_stage_attention`): the 16×16
 //! feature grid of `INIT_STAGE_G` attends over the words (AttnGAN Eq. 2–3,
 //! `nn/word_attention.rs`) and adds what it reads back through a 1×1 convolution:
-//! h ← h + M·c, with M starting at zero.
+//! h ← h + g·M·c, with M starting at zero and g = [`MIX_GAIN`].
 //!
 //! AttnGAN's first stage sees only the sentence vector (§3.1), so the layout of a two-object
 //! scene (which object goes left) is decided from one vector that a mirrored caption moves
@@ -22,6 +22,12 @@ use crate::nn::word_attention::WordAttention;
 
 /// The first-stage up-blocks run before the attention: after two, the grid is 16×16.
 pub const AFTER_UP_BLOCKS: usize = 2;
+
+/// g, the run-time scale of M: Adam moves a weight by about the learning rate per step, so
+/// from zero at the GAN's 5e-5 the plain M would need thousands of steps to reach the scale of
+/// the features (measured: 700 steps moved it by at most 0.005). The effective weight g·M moves
+/// g times faster, as with the equalised learning rate of ProGAN (Karras et al. 2018, §4.1).
+pub const MIX_GAIN: f32 = 16.0;
 
 #[derive(Module, Debug)]
 pub struct EarlyWordAttention<B: Backend> {
@@ -56,7 +62,7 @@ impl<B: Backend> EarlyWordAttention<B> {
         self
     }
 
-    /// h [B, C, H, W], words [B, D, T], pad [B, T] → (h + M·context, attention [B, T, H, W]).
+    /// h [B, C, H, W], words [B, D, T], pad [B, T] → (h + g·M·context, attention [B, T, H, W]).
     pub fn forward(
         &self,
         h: Tensor<B, 4>,
@@ -64,7 +70,7 @@ impl<B: Backend> EarlyWordAttention<B> {
         pad: Tensor<B, 2, Bool>,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let (context, attn) = self.att.forward(h.clone(), words, pad);
-        (h + self.mix.convolve(context), attn)
+        (h + self.mix.convolve(context).mul_scalar(MIX_GAIN), attn)
     }
 }
 
