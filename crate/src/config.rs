@@ -838,8 +838,11 @@ mod tests {
         assert!(next.model.damsm.global == GlobalCode::Spatial && next.train.damsm_hard_negatives);
     }
 
-    /// The generator's two attention switches, set on a config.
-    fn attention_switches() -> [(&'static str, fn(&mut GanConfig)); 2] {
+    /// A config key and what switches it on.
+    type Switch = (&'static str, fn(&mut GanConfig));
+
+    /// The generator's two attention switches.
+    fn attention_switches() -> [Switch; 2] {
         [
             ("positional_attention", |g| g.positional_attention = true),
             ("first_stage_attention", |g| g.first_stage_attention = true),

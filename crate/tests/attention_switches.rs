@@ -87,7 +87,7 @@ fn attention_switches_join_a_resumed_run_and_learn() {
     std::fs::write(run.join("config.toml"), cfg.to_toml()).unwrap();
     train_gan::<AD>(&cfg, None, &resume, &dev).unwrap();
     let (live, ema) = mix(&run);
-    let channels = cfg.model.gan.gf * 16 >> 2;
+    let channels = (cfg.model.gan.gf * 16) >> 2;
     assert_eq!(live.len(), channels * channels);
     assert!(live.iter().all(|v| v.is_finite()) && live.iter().any(|v| *v != 0.0));
     assert!(ema.iter().any(|v| *v != 0.0) && ema != live);

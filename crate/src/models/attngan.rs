@@ -367,7 +367,6 @@ mod tests {
     #[test]
     fn ecagan_generates_every_stage() {
         let (g, cfg) = generator("tiny", "ecagan");
-        let dev = Default::default();
         let Inputs { z, sentence, words, pad } = inputs(&cfg);
         let out = g.forward(z, sentence, words, pad, None);
         assert_eq!(out.images.iter().map(|i| i.dims()).collect::<Vec<_>>(), vec![[2, 3, 64, 64], [2, 3, 128, 128]]);
@@ -401,7 +400,7 @@ mod tests {
 
         let mut g = g;
         let att = g.init.att.take().unwrap();
-        let c = cfg.model.gan.gf * 16 >> AFTER_UP_BLOCKS;
+        let c = (cfg.model.gan.gf * 16) >> AFTER_UP_BLOCKS;
         let trained = Tensor::<B, 4>::random([c, c, 1, 1], Distribution::Normal(0.0, 0.3), &dev);
         g.init.att = Some(att.with_mix(trained));
         let moved = run(&g, words.clone());
