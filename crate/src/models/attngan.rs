@@ -219,28 +219,17 @@ impl<B: Backend> Generator<B> {
         }
     }
 
-    /// Switches the refinement stages' positional word attention on or off
-    /// (`model.gan.positional_attention`); switched on, a trained generator computes what it
-    /// did before until the new weights learn.
-    pub fn with_positional_attention(mut self, on: bool, device: &B::Device) -> Self {
+    /// Sets both attention switches to `gan`'s: the first stage's word attention
+    /// (`model.gan.first_stage_attention`) and positions in every word attention's queries
+    /// (`model.gan.positional_attention`). What a switch adds to a trained generator starts
+    /// at zero, so the generator computes what it did before until the new weights learn.
+    pub fn with_attention_switches(mut self, gan: &GanConfig, text: &TextConfig, device: &B::Device) -> Self {
+        let positional = gan.positional_attention;
+        self.init = self.init.with_attention(gan.first_stage_attention, text.feature_dim(), positional, device);
+        self.init.att = self.init.att.take().map(|a| a.with_position(positional, device));
         for stage in &mut self.next {
-            stage.att = stage.att.take().map(|a| a.with_position(on, device));
+            stage.att = stage.att.take().map(|a| a.with_position(positional, device));
         }
-        self.init.att = self.init.att.take().map(|a| a.with_position(on, device));
-        self
-    }
-
-    /// Switches the first stage's word attention on or off (`model.gan.first_stage_attention`);
-    /// switched on, a trained generator computes what it did before until the new block learns.
-    /// `gan` gives its widths and whether its queries carry positions.
-    pub fn with_first_stage_attention(
-        mut self,
-        on: bool,
-        gan: &GanConfig,
-        text: &TextConfig,
-        device: &B::Device,
-    ) -> Self {
-        self.init = self.init.with_attention(on, text.feature_dim(), gan.positional_attention, device);
         self
     }
 
@@ -391,7 +380,7 @@ mod tests {
         let before_names = shapes(&g);
         let mut gan = cfg.model.gan.clone();
         gan.first_stage_attention = true;
-        let g = g.with_first_stage_attention(true, &gan, &cfg.model.text, &dev);
+        let g = g.with_attention_switches(&gan, &cfg.model.text, &dev);
         assert_eq!(run(&g, words.clone()), before);
         let after_names = shapes(&g);
         let added: Vec<&String> = after_names.keys().filter(|k| !before_names.contains_key(*k)).collect();

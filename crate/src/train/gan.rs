@@ -81,9 +81,7 @@ pub fn train_gan<B: AutodiffBackend>(
         let saved = DiscriminatorHeads::of(&saved_config.train);
         let saved_disc = disc.with_heads(&mc.gan, &mc.text, saved, device);
         let saved_gan = &saved_config.model.gan;
-        let as_saved = generator
-            .with_positional_attention(saved_gan.positional_attention, device)
-            .with_first_stage_attention(saved_gan.first_stage_attention, saved_gan, &mc.text, device);
+        let as_saved = generator.with_attention_switches(saved_gan, &mc.text, device);
         (generator, disc, opt_g, opt_d, ema) = resume_gan::<B, _, _, _, _>(
             &ck,
             "discriminators",
@@ -94,9 +92,7 @@ pub fn train_gan<B: AutodiffBackend>(
         if (mc.gan.positional_attention, mc.gan.first_stage_attention)
             != (saved_gan.positional_attention, saved_gan.first_stage_attention)
         {
-            generator = generator
-                .with_positional_attention(mc.gan.positional_attention, device)
-                .with_first_stage_attention(mc.gan.first_stage_attention, &mc.gan, &mc.text, device);
+            generator = generator.with_attention_switches(&mc.gan, &mc.text, device);
             ema.adopt_new(&generator);
         }
         disc = disc.with_heads(&mc.gan, &mc.text, heads, device);
