@@ -74,7 +74,7 @@ impl<B: Backend> InitStage<B> {
     /// unchanged until it learns) or off; `positional` as for the refinement stages.
     pub fn with_attention(mut self, on: bool, word_dim: usize, positional: bool, device: &B::Device) -> Self {
         self.att = match (on, self.att.take()) {
-            (true, Some(att)) => Some(att),
+            (true, Some(att)) => Some(att.with_position(positional, device)),
             (true, None) => Some(EarlyWordAttention::new(self.ngf >> AFTER_UP_BLOCKS, word_dim, positional, device)),
             (false, _) => None,
         };
@@ -226,7 +226,6 @@ impl<B: Backend> Generator<B> {
     pub fn with_attention_switches(mut self, gan: &GanConfig, text: &TextConfig, device: &B::Device) -> Self {
         let positional = gan.positional_attention;
         self.init = self.init.with_attention(gan.first_stage_attention, text.feature_dim(), positional, device);
-        self.init.att = self.init.att.take().map(|a| a.with_position(positional, device));
         for stage in &mut self.next {
             stage.att = stage.att.take().map(|a| a.with_position(positional, device));
         }
