@@ -53,7 +53,7 @@ fn attention_switches_join_a_resumed_run_and_learn() {
 
     let opts = TrainOptions { max_steps: Some(3), ..TrainOptions::new(&run) };
     train_gan::<AD>(&cfg, Some(&damsm), &opts, &dev).unwrap();
-    let position_weights = |run| weights(run, |n| n.starts_with("next.") && n.ends_with("att.position"));
+    let position_weights = |run| weights(run, |n| n.starts_with("next.") && n.ends_with("att.word_position"));
     assert_eq!(position_weights(&run), (vec![], vec![]));
 
     // As `t2i train gan --resume` is used: the switch made in the run's config.toml.
@@ -62,8 +62,8 @@ fn attention_switches_join_a_resumed_run_and_learn() {
     let resume = TrainOptions { resume: true, max_steps: Some(3), ..TrainOptions::new(&run) };
     train_gan::<AD>(&cfg, None, &resume, &dev).unwrap();
     let (live, ema) = position_weights(&run);
-    // One W [gf, 2] per refinement stage, moved off zero by three steps; the average follows.
-    assert_eq!(live.len(), (cfg.model.gan.stages - 1) * cfg.model.gan.gf * 2);
+    // One A [2, D] per refinement stage, moved off zero by three steps; the average follows.
+    assert_eq!(live.len(), (cfg.model.gan.stages - 1) * 2 * cfg.model.text.feature_dim());
     assert_eq!(ema.len(), live.len());
     assert!(live.iter().all(|v| v.is_finite()) && live.iter().any(|v| *v != 0.0), "{live:?}");
     assert!(ema.iter().any(|v| *v != 0.0) && ema != live, "the average lags the live weights: {ema:?}");
@@ -79,7 +79,7 @@ fn attention_switches_join_a_resumed_run_and_learn() {
     assert_eq!(position_weights(&run).0, live);
 
     // The first stage's word attention joins next: its mixing weights start at zero and move,
-    // and its queries carry positions too (the position switch is on).
+    // and its logits carry positions too (the position switch is on).
     let mix = |run| weights(run, |n| n.starts_with("init.att.mix"));
     assert_eq!(mix(&run), (vec![], vec![]));
     cfg.model.gan.positional_attention = true;
@@ -91,7 +91,10 @@ fn attention_switches_join_a_resumed_run_and_learn() {
     assert_eq!(live.len(), channels * channels);
     assert!(live.iter().all(|v| v.is_finite()) && live.iter().any(|v| *v != 0.0));
     assert!(ema.iter().any(|v| *v != 0.0) && ema != live);
-    assert_eq!(weights(&run, |n| n.starts_with("init.att.att.position")).0.len(), channels * 2);
+    assert_eq!(
+        weights(&run, |n| n.starts_with("init.att.att.word_position")).0.len(),
+        2 * cfg.model.text.feature_dim()
+    );
     assert_eq!(logged(&run, "loss_g").len(), 9);
     sample(&run, cfg.model.gan.stages);
     cfg.model.gan.first_stage_attention = false;

@@ -120,7 +120,7 @@ pub struct NextStage<B: Backend> {
 
 impl<B: Backend> NextStage<B> {
     /// `variant`: `attngan`, `dmgan` or `ecagan` (validated by the config); `positional`:
-    /// the word attention's queries carry the region's position (`nn/word_attention.rs`).
+    /// the word attention's logits carry the region's position (`nn/word_attention.rs`).
     pub fn new(
         variant: &str,
         ngf: usize,
@@ -220,7 +220,7 @@ impl<B: Backend> Generator<B> {
     }
 
     /// Sets both attention switches to `gan`'s: the first stage's word attention
-    /// (`model.gan.first_stage_attention`) and positions in every word attention's queries
+    /// (`model.gan.first_stage_attention`) and the position term in every word attention
     /// (`model.gan.positional_attention`). What a switch adds to a trained generator starts
     /// at zero, so the generator computes what it did before until the new weights learn.
     pub fn with_attention_switches(mut self, gan: &GanConfig, text: &TextConfig, device: &B::Device) -> Self {

@@ -29,6 +29,13 @@ pub const AFTER_UP_BLOCKS: usize = 2;
 /// g times faster, as with the equalised learning rate of ProGAN (Karras et al. 2018, §4.1).
 pub const MIX_GAIN: f32 = 16.0;
 
+/// Spread of the position term's A in a new block (`WordAttention::with_random_word_position`).
+/// The mix M starts at zero, so neither M nor A would get a gradient if both started at zero.
+/// A random A makes the offered context differ by place from the first step, while the block's
+/// output is still the grid unchanged. Word features have norm ≈ 6.5 on Shapes, so a row of A
+/// moves a logit by about g·0.02·6.5 ≈ 1 at the grid's edge.
+pub const WORD_POSITION_STD: f64 = 0.02;
+
 #[derive(Module, Debug)]
 pub struct EarlyWordAttention<B: Backend> {
     att: WordAttention<B>,
@@ -37,11 +44,12 @@ pub struct EarlyWordAttention<B: Backend> {
 }
 
 impl<B: Backend> EarlyWordAttention<B> {
-    /// `channels` of the grid, `word_dim` of the word features, `positional`: the queries
-    /// also carry the cell's position (`model.gan.positional_attention`).
+    /// `channels` of the grid, `word_dim` of the word features, `positional`: the logits
+    /// also carry the cell's position (`model.gan.positional_attention`), from a random A.
     pub fn new(channels: usize, word_dim: usize, positional: bool, device: &B::Device) -> Self {
         Self {
-            att: WordAttention::new(channels, word_dim, positional, device),
+            att: WordAttention::new(channels, word_dim, positional, device)
+                .with_random_word_position(WORD_POSITION_STD, device),
             mix: Conv2dConfig::new([channels, channels], [1, 1])
                 .with_bias(false)
                 .with_initializer(Initializer::Zeros)
@@ -49,7 +57,8 @@ impl<B: Backend> EarlyWordAttention<B> {
         }
     }
 
-    /// Switches the position term of the queries on or off (see `WordAttention::with_position`).
+    /// Switches the position term on (from a zero A, since M may have moved) or off (see
+    /// `WordAttention::with_position`).
     pub fn with_position(mut self, on: bool, device: &B::Device) -> Self {
         self.att = self.att.with_position(on, device);
         self
