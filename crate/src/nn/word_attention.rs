@@ -17,9 +17,10 @@
 //! feature tells its object's side in 93.8 % of one-size pairs, after the 128-px stage's U
 //! (16-d) in 54.6 % (`scripts/word_role_probe.py`). The earlier form of this term, W·p_j added
 //! to the query, reached the words only through U and sat at a saddle: its gradient needed a
-//! side-aware U, and U's needed a non-zero W. This extension is ours, not AttnGAN's. A starts at zero, so a trained attention computes Eq. 2
-//! until it learns; the gain sets how fast that zero start can move under Adam, which moves each
-//! weight by about the learning rate per step whatever its gradient.
+//! side-aware U, and U's needed a non-zero W. This extension is ours, not AttnGAN's. A starts
+//! at zero, so a trained attention computes Eq. 2 until it learns; the gain sets how fast that
+//! zero start can move under Adam, which moves each weight by about the learning rate per step
+//! whatever its gradient.
 
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
@@ -96,13 +97,12 @@ impl<B: Backend> WordAttention<B> {
         let [b, c, ih, iw] = h.dims();
         let t = words.dims()[2];
         let q = ih * iw;
-        let d = words.dims()[1];
         let target = h.reshape([b, c, q]).swap_dims(1, 2); // [B, Q, C]
         let source = self.conv_context.convolve(words.clone().unsqueeze_dim::<4>(3)).reshape([b, c, t]); // [B, C, T]
         let mut logits = target.matmul(source.clone()); // [B, Q, T]
         if let Some(a) = &self.word_position {
             let device = logits.device();
-            let places = a.val().unsqueeze_dim::<3>(0).expand([b, 2, d]).matmul(words); // [B, 2, T]
+            let places = a.val().unsqueeze_dim::<3>(0).expand([b, 2, a.dims()[1]]).matmul(words); // [B, 2, T]
             let centres = region_centres::<B>(ih, iw, &device).mul_scalar(POSITION_GAIN);
             logits = logits + centres.unsqueeze_dim::<3>(0).expand([b, q, 2]).matmul(places);
         }
